@@ -1,0 +1,464 @@
+//! One task per call: owns the SIP leg, the RTP socket, the media session and the flow
+//! executor, and pumps events between them (the run loop of ARCHITECTURE.md). It makes no
+//! protocol decision itself: the flow executor, `warbler-call` and `warbler-media` do.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Instant;
+
+use tokio::net::UdpSocket;
+use tokio::sync::{mpsc, oneshot};
+use tokio::task::{AbortHandle, JoinSet};
+use tokio_util::sync::CancellationToken;
+use warbler_call::{Ending, HangupSignal, mark_answered, mark_ended, mark_ringing};
+use warbler_flow::{Action, Executor, Outcome, Output, StepId};
+use warbler_media::{
+    MAXIMUM_PACKET_SIZE, MediaEvent, MediaSession, Negotiated, PlayoutId, SessionConfig,
+};
+use warbler_model::{
+    Call, CallFlow, CallFlowId, CommandId, EventKind, PlaybackOptions, SayOptions, WorkspaceId,
+};
+use warbler_sip::{InboundLeg, LegEvent};
+
+use crate::media_source::{MediaSource, PreparedAudio};
+use crate::registry::Registry;
+use crate::webhook::now_timestamp;
+
+/// A request from the API to a live call.
+#[derive(Debug)]
+pub(crate) enum Control {
+    /// Apply a PATCH: replace the flow and/or hang up; reply with the call as it is then.
+    Patch {
+        patch: warbler_model::request::PatchCall,
+        reply: oneshot::Sender<Call>,
+    },
+}
+
+/// A call state change for the persister (one task, so changes are stored in order).
+#[derive(Debug)]
+pub(crate) struct PersistRequest {
+    pub(crate) workspace: WorkspaceId,
+    pub(crate) call: Call,
+    pub(crate) event: Option<EventKind>,
+}
+
+/// Everything a new inbound call actor starts with.
+pub(crate) struct CallSetup {
+    pub(crate) workspace: WorkspaceId,
+    pub(crate) call: Call,
+    pub(crate) leg: InboundLeg,
+    pub(crate) socket: UdpSocket,
+    pub(crate) negotiated: Negotiated,
+    pub(crate) answer_sdp: Vec<u8>,
+    pub(crate) initial_flow: Option<CallFlow>,
+    pub(crate) controls: mpsc::Receiver<Control>,
+}
+
+/// Services shared by every call actor.
+#[derive(Clone)]
+pub(crate) struct Shared {
+    pub(crate) persist: mpsc::Sender<PersistRequest>,
+    pub(crate) media: Arc<MediaSource>,
+    pub(crate) registry: Arc<Registry>,
+    /// Wakes the webhook dispatcher after an event was stored.
+    pub(crate) wake: Arc<tokio::sync::Notify>,
+}
+
+/// The media state of the leg.
+enum MediaState {
+    /// Not answered: no RTP is sent.
+    NotAnswered,
+    /// Answered: paced RTP flows.
+    Answered(Box<MediaSession>),
+}
+
+/// The media command whose audio is being prepared or played.
+struct ActiveMedia {
+    step: StepId,
+    preparation: Option<AbortHandle>,
+    playout: Option<PlayoutId>,
+}
+
+struct Actor {
+    workspace: WorkspaceId,
+    call: Call,
+    leg: InboundLeg,
+    socket: UdpSocket,
+    remote_media: Option<SocketAddr>,
+    negotiated: Negotiated,
+    answer_sdp: Vec<u8>,
+    media: MediaState,
+    executor: Executor,
+    controls: mpsc::Receiver<Control>,
+    preparations: JoinSet<(StepId, Result<PreparedAudio, String>)>,
+    active_media: Option<ActiveMedia>,
+    next_playout: u64,
+    acknowledged_at: Option<Instant>,
+    first_audio_logged: bool,
+    shared: Shared,
+    cancel: CancellationToken,
+}
+
+/// Runs a call until it ends.
+pub(crate) async fn run(setup: CallSetup, shared: Shared, cancel: CancellationToken) {
+    let call_id = setup.call.id;
+    let mut actor = Actor {
+        workspace: setup.workspace,
+        remote_media: setup.negotiated.remote,
+        call: setup.call,
+        leg: setup.leg,
+        socket: setup.socket,
+        negotiated: setup.negotiated,
+        answer_sdp: setup.answer_sdp,
+        media: MediaState::NotAnswered,
+        executor: Executor::new(),
+        controls: setup.controls,
+        preparations: JoinSet::new(),
+        active_media: None,
+        next_playout: 0,
+        acknowledged_at: None,
+        first_audio_logged: false,
+        shared,
+        cancel,
+    };
+    if let Some(flow) = setup.initial_flow {
+        actor.install_flow(flow);
+    }
+    actor.run_loop().await;
+    actor.shared.registry.remove(call_id);
+    tracing::info!(call = %call_id, status = actor.call.status.as_str(), "call ended");
+}
+
+impl Actor {
+    async fn run_loop(&mut self) {
+        let mut send_buffer = [0u8; MAXIMUM_PACKET_SIZE];
+        let mut receive_buffer = [0u8; 2048];
+        self.pump().await;
+        while !self.call.status.is_terminal() {
+            let media_deadline = match &self.media {
+                MediaState::Answered(session) => Some(session.poll_timeout()),
+                MediaState::NotAnswered => None,
+            };
+            let flow_deadline = self.executor.poll_timeout();
+            tokio::select! {
+                () = self.cancel.cancelled() => self.end(Ending::Shutdown).await,
+                () = sleep_until(media_deadline) => self.send_media(&mut send_buffer),
+                event = self.leg.next_event() => self.on_leg_event(event).await,
+                Some(control) = self.controls.recv() => self.on_control(control).await,
+                Some(joined) = self.preparations.join_next(), if !self.preparations.is_empty() => {
+                    if let Ok((step, result)) = joined {
+                        self.on_prepared(step, result);
+                    }
+                }
+                received = self.socket.recv_from(&mut receive_buffer) => {
+                    if let Ok((length, source)) = received {
+                        self.on_rtp(&receive_buffer[..length], source);
+                    }
+                }
+                () = sleep_until(flow_deadline) => self.executor.handle_timeout(Instant::now()),
+            }
+            self.pump().await;
+        }
+    }
+
+    fn install_flow(&mut self, flow: CallFlow) {
+        let now_millis = u64::try_from(now_timestamp().unix_millis()).unwrap_or(0);
+        let flow_id = CallFlowId::from_parts(now_millis, random_bytes());
+        let ids = flow
+            .steps
+            .iter()
+            .map(|_| CommandId::from_parts(now_millis, random_bytes()))
+            .collect();
+        self.executor.replace(Instant::now(), flow_id, flow, ids);
+    }
+
+    /// Carries out everything the executor asks for, until it has nothing more to say.
+    async fn pump(&mut self) {
+        let mut flow_changed = false;
+        while let Some(output) = self.executor.poll_output() {
+            match output {
+                Output::CommandChanged { .. } => flow_changed = true,
+                Output::FlowFinished => tracing::debug!("flow finished; the call stays up"),
+                Output::Action(action) => {
+                    if self.call.status.is_terminal() {
+                        continue;
+                    }
+                    self.act(action).await;
+                }
+            }
+        }
+        if flow_changed && !self.call.status.is_terminal() {
+            self.persist(None).await;
+        }
+    }
+
+    async fn act(&mut self, action: Action) {
+        let now = Instant::now();
+        match action {
+            Action::Ringing { step } => {
+                let outcome = match self.leg.ringing().await {
+                    Ok(()) => {
+                        if mark_ringing(&mut self.call, now_timestamp()) {
+                            self.persist(Some(EventKind::VoiceInbound)).await;
+                        }
+                        Outcome::Completed
+                    }
+                    Err(error) => Outcome::Failed(error.to_string()),
+                };
+                self.executor.handle_done(now, step, outcome);
+            }
+            Action::Answer { step } => {
+                let outcome = self.answer().await;
+                self.executor.handle_done(now, step, outcome);
+            }
+            Action::Say { step, options } => self.prepare(step, Preparation::Say(options)),
+            Action::Playback { step, options } => {
+                self.prepare(step, Preparation::Playback(options))
+            }
+            Action::StopMedia { step } => self.stop_media(step),
+            Action::Hangup { cause, .. } => self.end(Ending::Api(cause)).await,
+        }
+    }
+
+    async fn answer(&mut self) -> Outcome {
+        if matches!(self.media, MediaState::Answered(_)) {
+            return Outcome::Completed;
+        }
+        if let Err(error) = self.leg.answer(self.answer_sdp.clone()).await {
+            return Outcome::Failed(error.to_string());
+        }
+        let random = random_bytes();
+        let config = SessionConfig {
+            codec: self.negotiated.codec,
+            payload_type: self.negotiated.payload_type,
+            telephone_event_pt: self.negotiated.telephone_event,
+            ssrc: u32::from_be_bytes([random[0], random[1], random[2], random[3]]),
+            initial_sequence: u16::from_be_bytes([random[4], random[5]]),
+            initial_timestamp: u32::from_be_bytes([random[6], random[7], random[8], random[9]]),
+        };
+        self.media = MediaState::Answered(Box::new(MediaSession::new(config, Instant::now())));
+        self.executor.handle_answered();
+        if mark_answered(&mut self.call, now_timestamp()) {
+            self.persist(Some(EventKind::VoiceInbound)).await;
+        }
+        Outcome::Completed
+    }
+
+    fn prepare(&mut self, step: StepId, preparation: Preparation) {
+        self.stop_active_media();
+        let source = Arc::clone(&self.shared.media);
+        let handle = self.preparations.spawn(async move {
+            let result = match preparation {
+                Preparation::Say(options) => source.say(&options).await,
+                Preparation::Playback(options) => source.playback(&options).await,
+            };
+            (step, result.map_err(|error| error.to_string()))
+        });
+        self.active_media = Some(ActiveMedia {
+            step,
+            preparation: Some(handle),
+            playout: None,
+        });
+    }
+
+    fn on_prepared(&mut self, step: StepId, result: Result<PreparedAudio, String>) {
+        let Some(active) = self
+            .active_media
+            .as_mut()
+            .filter(|active| active.step == step)
+        else {
+            return; // Audio for a command that was stopped or replaced meanwhile.
+        };
+        active.preparation = None;
+        let audio = match result {
+            Ok(audio) => audio,
+            Err(reason) => {
+                self.active_media = None;
+                self.executor
+                    .handle_done(Instant::now(), step, Outcome::Failed(reason));
+                return;
+            }
+        };
+        let MediaState::Answered(session) = &mut self.media else {
+            self.active_media = None;
+            self.executor.handle_done(
+                Instant::now(),
+                step,
+                Outcome::Failed("the call is not answered".into()),
+            );
+            return;
+        };
+        let id = PlayoutId(self.next_playout);
+        self.next_playout += 1;
+        match session.push_playout(id, audio.samples) {
+            Ok(()) => active.playout = Some(id),
+            Err(error) => {
+                self.active_media = None;
+                self.executor
+                    .handle_done(Instant::now(), step, Outcome::Failed(error.to_string()));
+            }
+        }
+    }
+
+    fn stop_media(&mut self, step: StepId) {
+        if self
+            .active_media
+            .as_ref()
+            .is_some_and(|active| active.step == step)
+        {
+            self.stop_active_media();
+        }
+    }
+
+    fn stop_active_media(&mut self) {
+        if let Some(active) = self.active_media.take() {
+            if let Some(preparation) = active.preparation {
+                preparation.abort();
+            }
+            if active.playout.is_some()
+                && let MediaState::Answered(session) = &mut self.media
+            {
+                session.cancel_playout();
+            }
+        }
+    }
+
+    fn send_media(&mut self, buffer: &mut [u8; MAXIMUM_PACKET_SIZE]) {
+        let MediaState::Answered(session) = &mut self.media else {
+            return;
+        };
+        let now = Instant::now();
+        while let Some(length) = session.handle_timeout(now, buffer) {
+            if let Some(remote) = self.remote_media {
+                // Non-blocking send: a full socket buffer drops this packet (counted by the
+                // kernel); RTP is loss-tolerant and pacing must not stall.
+                let _ = self.socket.try_send_to(&buffer[..length], remote);
+            }
+        }
+        while let Some(event) = session.poll_event() {
+            match event {
+                MediaEvent::PlayoutStarted(id) => {
+                    if !self.first_audio_logged {
+                        self.first_audio_logged = true;
+                        if let Some(acknowledged) = self.acknowledged_at {
+                            tracing::info!(
+                                milliseconds =
+                                    now.saturating_duration_since(acknowledged).as_millis() as u64,
+                                "first audio packet after the ACK"
+                            );
+                        }
+                    }
+                    tracing::debug!(playout = id.0, "playout started");
+                }
+                MediaEvent::PlayoutFinished(id) => {
+                    let finished = self
+                        .active_media
+                        .as_ref()
+                        .filter(|active| active.playout == Some(id))
+                        .map(|active| active.step);
+                    if let Some(step) = finished {
+                        self.active_media = None;
+                        self.executor.handle_done(now, step, Outcome::Completed);
+                    }
+                }
+                MediaEvent::PlayoutCancelled(_) => {}
+            }
+        }
+    }
+
+    fn on_rtp(&mut self, packet: &[u8], source: SocketAddr) {
+        let MediaState::Answered(session) = &mut self.media else {
+            return;
+        };
+        if session.handle_rtp(Instant::now(), packet).is_ok() && self.remote_media != Some(source) {
+            // Symmetric RTP (RFC 4961): send to where the peer's packets come from.
+            tracing::debug!(%source, "latching RTP to the peer's source address");
+            self.remote_media = Some(source);
+        }
+    }
+
+    async fn on_leg_event(&mut self, event: Option<LegEvent>) {
+        match event {
+            Some(LegEvent::Acknowledged) => self.acknowledged_at = Some(Instant::now()),
+            Some(LegEvent::Cancelled) => self.end(Ending::RemoteCancel).await,
+            Some(LegEvent::RemoteHangup) => self.end(Ending::RemoteBye).await,
+            Some(LegEvent::Terminated(reason)) => {
+                tracing::warn!(?reason, "the SIP dialog ended");
+                self.end(Ending::SignallingFailure).await;
+            }
+            None => self.end(Ending::SignallingFailure).await,
+        }
+    }
+
+    async fn on_control(&mut self, control: Control) {
+        match control {
+            Control::Patch { patch, reply } => {
+                if let Some(flow) = patch.call_flow
+                    && !patch.hang_up
+                {
+                    self.install_flow(flow);
+                }
+                if patch.hang_up {
+                    self.end(Ending::Api(None)).await;
+                } else {
+                    self.pump().await;
+                }
+                self.call.call_flow = self.executor.record(self.call.id);
+                let _ = reply.send(self.call.clone());
+            }
+        }
+    }
+
+    /// Ends the call (once): sends what ending requires and persists the final state.
+    async fn end(&mut self, ending: Ending) {
+        let Some(signal) = mark_ended(&mut self.call, now_timestamp(), ending) else {
+            return;
+        };
+        self.stop_active_media();
+        self.executor.handle_call_ended();
+        while self.executor.poll_output().is_some() {}
+        let result = match signal {
+            HangupSignal::None => Ok(()),
+            HangupSignal::Bye => self.leg.hangup().await,
+            HangupSignal::Reject(status) => self.leg.reject(status).await,
+        };
+        if let Err(error) = result {
+            tracing::warn!(%error, ?signal, "could not signal the end of the call");
+        }
+        self.persist(Some(EventKind::VoiceInbound)).await;
+    }
+
+    async fn persist(&mut self, event: Option<EventKind>) {
+        self.call.call_flow = self.executor.record(self.call.id);
+        self.call.updated_at = now_timestamp();
+        let request = PersistRequest {
+            workspace: self.workspace,
+            call: self.call.clone(),
+            event,
+        };
+        if self.shared.persist.send(request).await.is_err() {
+            tracing::error!("the persister is gone; a call update was not stored");
+        }
+    }
+}
+
+enum Preparation {
+    Say(SayOptions),
+    Playback(PlaybackOptions),
+}
+
+/// Sleeps until `deadline`, or forever when there is none. Cancel-safe.
+async fn sleep_until(deadline: Option<Instant>) {
+    match deadline {
+        Some(deadline) => tokio::time::sleep_until(deadline.into()).await,
+        None => std::future::pending().await,
+    }
+}
+
+/// Ten random bytes for ids, SSRCs and initial sequence numbers.
+pub(crate) fn random_bytes() -> [u8; 10] {
+    let uuid = uuid::Uuid::new_v4();
+    let mut bytes = [0u8; 10];
+    bytes.copy_from_slice(&uuid.as_bytes()[..10]);
+    bytes
+}

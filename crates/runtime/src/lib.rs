@@ -1,0 +1,420 @@
+//! Warbler's tokio shell: the SIP driver, one actor task per call, RTP sockets, the persister
+//! and the webhook dispatcher. It owns sockets, tasks and clocks, and makes no protocol decision:
+//! those live in the sans-IO cores (`warbler-flow`, `warbler-call`, `warbler-media`) and behind
+//! the SIP facade (`warbler-sip`).
+//!
+//! Start it with [`start`]; drive calls from the API with [`RuntimeHandle::update_call`]; stop it
+//! by cancelling the token given to `start` and waiting on the returned `TaskTracker`.
+
+mod call_actor;
+mod media_source;
+mod ports;
+mod registry;
+pub mod webhook;
+
+use std::net::{IpAddr, SocketAddr};
+use std::ops::RangeInclusive;
+use std::sync::Arc;
+
+use tokio::sync::{Notify, mpsc, oneshot};
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+use warbler_audio::AudioLibrary;
+use warbler_media::{AnswerParams, Codec, negotiate, parse_offer, render_answer};
+use warbler_model::request::PatchCall;
+use warbler_model::{
+    Call, CallFlow, CallId, CallStatus, ChannelId, Command, EventKind, ValidationError, WorkspaceId,
+};
+use warbler_sip::{IncomingCall, SipConfig, SipEndpoint};
+use warbler_store::{Store, StoreError};
+
+use crate::call_actor::{CallSetup, Control, PersistRequest, Shared, random_bytes};
+use crate::media_source::MediaSource;
+use crate::ports::PortPool;
+use crate::registry::{Entry, Registry};
+pub use crate::webhook::WebhookConfig;
+use crate::webhook::now_timestamp;
+
+/// Where inbound calls for one channel go.
+#[derive(Clone, Debug)]
+pub struct ChannelRoute {
+    /// The workspace owning the channel.
+    pub workspace: WorkspaceId,
+    /// The channel.
+    pub channel: ChannelId,
+    /// Request-URI users this channel answers; empty = every user.
+    pub numbers: Vec<String>,
+    /// A flow run at once on every inbound call, until a PATCH replaces it.
+    pub call_flow: Option<CallFlow>,
+}
+
+/// Runtime settings.
+#[derive(Clone, Debug)]
+pub struct RuntimeConfig {
+    /// SIP address (UDP and TCP on the same port).
+    pub sip_listen: SocketAddr,
+    /// RTP port range.
+    pub rtp_ports: RangeInclusive<u16>,
+    /// The address put in SDP (`c=`) and bound for RTP; defaults to the SIP address's IP.
+    pub media_address: Option<IpAddr>,
+    /// Channels, first match wins (a channel with numbers before a catch-all).
+    pub channels: Vec<ChannelRoute>,
+    /// Webhook delivery settings.
+    pub webhook: WebhookConfig,
+    /// The `User-Agent`/`Server` product token.
+    pub user_agent: String,
+}
+
+/// Why the runtime could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    /// The SIP endpoint could not bind.
+    #[error("SIP: {0}")]
+    Sip(#[from] warbler_sip::SipError),
+    /// The media address is unspecified (0.0.0.0): set one peers can reach.
+    #[error(
+        "the media address {0} is unspecified; set media_address to an address peers can reach"
+    )]
+    UnspecifiedMediaAddress(IpAddr),
+    /// The store failed during recovery.
+    #[error("store: {0}")]
+    Store(#[from] StoreError),
+    /// The HTTP client for webhooks and media could not be built.
+    #[error("HTTP client: {0}")]
+    HttpClient(#[from] reqwest::Error),
+}
+
+/// Why a PATCH was not applied.
+#[derive(Debug, thiserror::Error)]
+pub enum UpdateError {
+    /// No such call in that workspace and channel.
+    #[error("no such call")]
+    NotFound,
+    /// The call already ended.
+    #[error("the call is not active")]
+    CallNotActive,
+    /// The request asks for something this server cannot do (e.g. a locale it cannot speak).
+    #[error("{0}")]
+    Invalid(ValidationError),
+    /// The server is shutting down or the call is overloaded.
+    #[error("unavailable")]
+    Unavailable,
+    /// The store failed.
+    #[error("store: {0}")]
+    Store(#[from] StoreError),
+}
+
+/// A handle to the running runtime (cheap to clone).
+#[derive(Clone)]
+pub struct RuntimeHandle {
+    store: Store,
+    registry: Arc<Registry>,
+    media: Arc<MediaSource>,
+    sip_address: SocketAddr,
+}
+
+impl RuntimeHandle {
+    /// Applies a PATCH to a live call (spec §5.5) and returns the call after it.
+    pub async fn update_call(
+        &self,
+        workspace: WorkspaceId,
+        channel: ChannelId,
+        call: CallId,
+        patch: PatchCall,
+    ) -> Result<Call, UpdateError> {
+        if let Some(flow) = &patch.call_flow {
+            self.check_flow(flow)?;
+        }
+        if let Some(entry) = self.registry.get(call)
+            && entry.workspace == workspace
+            && entry.channel == channel
+        {
+            let (reply, answer) = oneshot::channel();
+            if entry
+                .controls
+                .send(Control::Patch { patch, reply })
+                .await
+                .is_ok()
+                && let Ok(call) = answer.await
+            {
+                return Ok(call);
+            }
+        }
+        match self.store.call(workspace, channel, call).await {
+            Ok(_) => Err(UpdateError::CallNotActive),
+            Err(StoreError::NotFound) => Err(UpdateError::NotFound),
+            Err(error) => Err(UpdateError::Store(error)),
+        }
+    }
+
+    /// The SIP address actually bound.
+    pub fn sip_address(&self) -> SocketAddr {
+        self.sip_address
+    }
+
+    /// How many calls are live.
+    pub fn live_calls(&self) -> usize {
+        self.registry.len()
+    }
+
+    /// Refuses flows this server cannot carry out (a `say` locale without a voice here).
+    fn check_flow(&self, flow: &CallFlow) -> Result<(), UpdateError> {
+        check_flow(self.media.library(), flow, "callFlow")
+    }
+}
+
+/// Checks that every `say` of `flow` has a voice on this server.
+pub fn check_flow(library: &AudioLibrary, flow: &CallFlow, path: &str) -> Result<(), UpdateError> {
+    for (index, step) in flow.steps.iter().enumerate() {
+        if let Command::Say(say) = &step.command
+            && let Err(error) = library.tts().supports(&say.locale)
+        {
+            return Err(UpdateError::Invalid(ValidationError::unsupported(
+                format!("{path}[{index}].options.locale"),
+                error.to_string(),
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// Starts SIP, the persister, the webhook dispatcher and crash recovery. Everything stops when
+/// `cancel` fires; wait on the returned tracker (after `close()`) for a clean exit.
+pub async fn start(
+    config: RuntimeConfig,
+    store: Store,
+    library: AudioLibrary,
+    http_client: reqwest::Client,
+    cancel: CancellationToken,
+) -> Result<(RuntimeHandle, TaskTracker), StartError> {
+    let media_address = config.media_address.unwrap_or(config.sip_listen.ip());
+    if media_address.is_unspecified() {
+        return Err(StartError::UnspecifiedMediaAddress(media_address));
+    }
+    let tracker = TaskTracker::new();
+    let wake = Arc::new(Notify::new());
+    recover_interrupted_calls(&store).await?;
+
+    let (persist_sender, persist_receiver) = mpsc::channel(4096);
+    tracker.spawn(run_persister(
+        store.clone(),
+        persist_receiver,
+        Arc::clone(&wake),
+    ));
+    tracker.spawn(webhook::run_dispatcher(
+        store.clone(),
+        http_client,
+        config.webhook.clone(),
+        Arc::clone(&wake),
+        cancel.child_token(),
+    ));
+
+    let sip_config = SipConfig {
+        listen: config.sip_listen,
+        user_agent: config.user_agent.clone(),
+    };
+    let (endpoint, incoming) = SipEndpoint::start(sip_config, cancel.child_token()).await?;
+    let media = Arc::new(MediaSource::new(library));
+    let registry = Arc::new(Registry::default());
+    let shared = Shared {
+        persist: persist_sender,
+        media: Arc::clone(&media),
+        registry: Arc::clone(&registry),
+        wake: Arc::clone(&wake),
+    };
+    let driver = Driver {
+        store: store.clone(),
+        routes: Arc::new(config.channels),
+        ports: Arc::new(PortPool::new(media_address, config.rtp_ports)),
+        media_address,
+        shared,
+        tracker: tracker.clone(),
+        cancel: cancel.clone(),
+    };
+    tracker.spawn(driver.run(incoming));
+    let handle = RuntimeHandle {
+        store,
+        registry,
+        media,
+        sip_address: endpoint.local_addr(),
+    };
+    // The endpoint lives as long as its tasks; keep the handle alive until shutdown.
+    tracker.spawn(async move {
+        cancel.cancelled().await;
+        drop(endpoint);
+    });
+    Ok((handle, tracker))
+}
+
+/// Calls left live by a crash or kill: they cannot continue, so they end as `failed`.
+async fn recover_interrupted_calls(store: &Store) -> Result<(), StoreError> {
+    for (workspace, mut call) in store.live_calls().await? {
+        let now = now_timestamp();
+        call.status = CallStatus::Failed;
+        call.reason = Some("server restart".to_owned());
+        call.hangup_source = Some(warbler_model::HangupSource::None);
+        call.hangup_cause_code = Some(warbler_model::q850::TEMPORARY_FAILURE);
+        call.ended_at = Some(now);
+        call.updated_at = now;
+        call.duration = Some(
+            call.answered_at
+                .map_or(0, |answered| now.seconds_since(answered)),
+        );
+        let event = match call.direction {
+            warbler_model::Direction::Incoming => EventKind::VoiceInbound,
+            warbler_model::Direction::Outgoing => EventKind::VoiceOutbound,
+        };
+        tracing::warn!(call = %call.id, "ending a call interrupted by a restart");
+        store
+            .update_call(workspace, &call, Some(event), now)
+            .await?;
+    }
+    Ok(())
+}
+
+/// Stores call changes in order and wakes the dispatcher when an event was queued.
+async fn run_persister(
+    store: Store,
+    mut requests: mpsc::Receiver<PersistRequest>,
+    wake: Arc<Notify>,
+) {
+    while let Some(request) = requests.recv().await {
+        let now = request.call.updated_at;
+        if let Err(error) = store
+            .update_call(request.workspace, &request.call, request.event, now)
+            .await
+        {
+            tracing::error!(%error, call = %request.call.id, "storing a call update failed");
+        }
+        if request.event.is_some() {
+            wake.notify_one();
+        }
+    }
+}
+
+struct Driver {
+    store: Store,
+    routes: Arc<Vec<ChannelRoute>>,
+    ports: Arc<PortPool>,
+    media_address: IpAddr,
+    shared: Shared,
+    tracker: TaskTracker,
+    cancel: CancellationToken,
+}
+
+impl Driver {
+    async fn run(self, mut incoming: mpsc::Receiver<IncomingCall>) {
+        let driver = Arc::new(self);
+        loop {
+            let call = tokio::select! {
+                () = driver.cancel.cancelled() => break,
+                call = incoming.recv() => call,
+            };
+            let Some(call) = call else { break };
+            let worker = Arc::clone(&driver);
+            driver
+                .tracker
+                .spawn(async move { worker.accept(call).await });
+        }
+    }
+
+    /// Routes, negotiates media, persists the new call and starts its actor.
+    async fn accept(&self, mut incoming: IncomingCall) {
+        let Some(route) = self.route(&incoming.request_user) else {
+            tracing::info!(user = %incoming.request_user, "no channel for this number: 404");
+            let _ = incoming.leg.reject(404).await;
+            return;
+        };
+        // RFC 3264 §6: no acceptable codec (or no offer we can answer) → 488.
+        let negotiated = match incoming
+            .offer_sdp
+            .as_deref()
+            .map(String::from_utf8_lossy)
+            .ok_or(())
+            .and_then(|text| parse_offer(&text).map_err(|_| ()))
+            .and_then(|offer| negotiate(&offer, &[Codec::Pcmu, Codec::Pcma]).map_err(|_| ()))
+        {
+            Ok(negotiated) => negotiated,
+            Err(()) => {
+                tracing::info!(call_id = %incoming.call_id, "no acceptable SDP offer: 488");
+                let _ = incoming.leg.reject(488).await;
+                return;
+            }
+        };
+        let Some(socket) = self.ports.allocate().await else {
+            tracing::warn!("no free RTP port: 503");
+            let _ = incoming.leg.reject(503).await;
+            return;
+        };
+        let local_port = socket.local_addr().map_or(0, |address| address.port());
+        let now = now_timestamp();
+        let random = random_bytes();
+        let session_id = u64::from_be_bytes([
+            0, 0, random[0], random[1], random[2], random[3], random[4], random[5],
+        ]);
+        let answer_sdp = render_answer(&AnswerParams::for_negotiated(
+            &negotiated,
+            SocketAddr::new(self.media_address, local_port),
+            session_id,
+            1,
+        ))
+        .into_bytes();
+        let call_id = CallId::from_parts(u64::try_from(now.unix_millis()).unwrap_or(0), random);
+        let from = if incoming.from_user.is_empty() {
+            incoming.from_uri.clone()
+        } else {
+            incoming.from_user.clone()
+        };
+        let to = if incoming.request_user.is_empty() {
+            incoming.to_uri.clone()
+        } else {
+            incoming.request_user.clone()
+        };
+        let call = Call::incoming(call_id, route.channel, from, to, now);
+        // Persisted before anything else happens, with its `starting` event in the outbox.
+        if let Err(error) = self
+            .store
+            .insert_call(route.workspace, &call, EventKind::VoiceInbound, now)
+            .await
+        {
+            tracing::error!(%error, "storing a new call failed: 500");
+            let _ = incoming.leg.reject(500).await;
+            return;
+        }
+        self.shared.wake.notify_one();
+        let (controls_sender, controls) = mpsc::channel(16);
+        self.shared.registry.insert(
+            call_id,
+            Entry {
+                workspace: route.workspace,
+                channel: route.channel,
+                controls: controls_sender,
+            },
+        );
+        tracing::info!(call = %call_id, from = %call.from, to = %call.to, transport = %incoming.transport, "inbound call");
+        let setup = CallSetup {
+            workspace: route.workspace,
+            call,
+            leg: incoming.leg,
+            socket,
+            negotiated,
+            answer_sdp,
+            initial_flow: route.call_flow.clone(),
+            controls,
+        };
+        call_actor::run(setup, self.shared.clone(), self.cancel.child_token()).await;
+    }
+
+    fn route(&self, user: &str) -> Option<&ChannelRoute> {
+        let normalized = user.trim_start_matches('+');
+        self.routes
+            .iter()
+            .find(|route| {
+                route
+                    .numbers
+                    .iter()
+                    .any(|number| number.trim_start_matches('+') == normalized)
+            })
+            .or_else(|| self.routes.iter().find(|route| route.numbers.is_empty()))
+    }
+}
