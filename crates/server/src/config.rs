@@ -43,7 +43,7 @@ pub(crate) struct ServeArgs {
     /// Address announced in SDP and bound for RTP. Default: the SIP address's IP.
     #[arg(long, env = "WARBLER_MEDIA_ADDRESS")]
     pub(crate) media_address: Option<IpAddr>,
-    /// Log filter (tracing env-filter syntax). Default "info".
+    /// Log filter (tracing env-filter syntax). Default "info,rsipstack=warn".
     #[arg(long, env = "WARBLER_LOG")]
     pub(crate) log: Option<String>,
 }
@@ -123,7 +123,7 @@ impl Config {
                 .unwrap_or(SocketAddr::from(([127, 0, 0, 1], 5060))),
             rtp_ports: parse_port_range(&rtp_ports)?,
             media_address: args.media_address.or(file.media_address),
-            log: args.log.or(file.log).unwrap_or_else(|| "info".to_owned()),
+            log: args.log.or(file.log).unwrap_or_else(|| "info,rsipstack=warn".to_owned()),
             channels: file.channels,
         })
     }
