@@ -123,7 +123,10 @@ impl Config {
                 .unwrap_or(SocketAddr::from(([127, 0, 0, 1], 5060))),
             rtp_ports: parse_port_range(&rtp_ports)?,
             media_address: args.media_address.or(file.media_address),
-            log: args.log.or(file.log).unwrap_or_else(|| "info,rsipstack=warn".to_owned()),
+            log: args
+                .log
+                .or(file.log)
+                .unwrap_or_else(|| "info,rsipstack=warn".to_owned()),
             channels: file.channels,
         })
     }
