@@ -1,0 +1,119 @@
+//! Warbler's HTTP API: Bird's Voice API routes over axum.
+//!
+//! This layer only translates. Each handler extracts and parses the request (authentication and
+//! workspace isolation happen in the extractors), makes one call on the store
+//! ([`warbler_store::Store`]) or on the [`CallControl`] port, and maps the result to
+//! Bird's JSON. Every failure is one error type rendered as Bird's error body
+//! `{"code", "message", "details"}` (spec §2.4).
+//!
+//! Routes ([`router`]):
+//!
+//! | Method | Path | Success |
+//! |---|---|---|
+//! | GET | `/health` (no authentication) | 200 `{"status":"ok"}` |
+//! | GET | `/workspaces/{workspaceId}/channels/{channelId}/calls` | 200 page of calls |
+//! | GET | `/workspaces/{workspaceId}/channels/{channelId}/calls/{callId}` | 200 call |
+//! | PATCH | `/workspaces/{workspaceId}/channels/{channelId}/calls/{callId}` | 202 call |
+//! | POST, GET | `/organizations/{organizationId}/workspaces/{workspaceId}/webhook-subscriptions` | 201 subscription, 200 list |
+//! | GET, DELETE | `…/webhook-subscriptions/{subscriptionId}` | 200 subscription, 204 |
+//!
+//! Routes added later must name their path parameters the same way (`{workspaceId}`,
+//! `{channelId}`, ...): the extractors look them up by these names.
+//!
+//! Every route but `/health` needs `Authorization: AccessKey <key>` (or `Bearer <key>`); a
+//! missing or unknown key is 401. A path naming another workspace, another organization, a
+//! channel or call outside the key's workspace, or an id that is not a UUID is 404, exactly
+//! like a missing resource. Every response carries a fresh `Messagebird-Request-Id` (spec §2.3),
+//! which is also recorded on the request's tracing span.
+
+mod calls;
+mod config;
+mod control;
+mod error;
+mod extract;
+mod subscriptions;
+
+use std::sync::Arc;
+
+use axum::extract::{DefaultBodyLimit, Request};
+use axum::http::{HeaderName, HeaderValue};
+use axum::middleware::{self, Next};
+use axum::response::Response;
+use axum::routing::get;
+use axum::{Json, Router};
+use serde_json::{Value, json};
+use tower_http::trace::TraceLayer;
+use tracing::Instrument;
+use uuid::Uuid;
+use warbler_store::Store;
+
+pub use config::{ApiConfig, Clock, SystemClock};
+pub use control::{CallControl, ControlError};
+
+use crate::error::ApiError;
+use crate::extract::AppState;
+
+/// The response header carrying a request's id (spec §2.3).
+pub const REQUEST_ID_HEADER: &str = "messagebird-request-id";
+
+const CALLS_PATH: &str = "/workspaces/{workspaceId}/channels/{channelId}/calls";
+const CALL_PATH: &str = "/workspaces/{workspaceId}/channels/{channelId}/calls/{callId}";
+const SUBSCRIPTIONS_PATH: &str =
+    "/organizations/{organizationId}/workspaces/{workspaceId}/webhook-subscriptions";
+const SUBSCRIPTION_PATH: &str = "/organizations/{organizationId}/workspaces/{workspaceId}/webhook-subscriptions/{subscriptionId}";
+
+/// Builds the API: every route of this crate over `store`, with PATCHes of live calls going to
+/// `control`.
+pub fn router<C: CallControl>(store: Store, control: Arc<C>, config: ApiConfig) -> Router {
+    let state = AppState {
+        store,
+        control,
+        clock: config.clock,
+        max_body_bytes: config.max_body_bytes,
+    };
+    Router::new()
+        .route("/health", get(health))
+        .route(CALLS_PATH, get(calls::list::<C>))
+        .route(CALL_PATH, get(calls::get::<C>).patch(calls::update::<C>))
+        .route(
+            SUBSCRIPTIONS_PATH,
+            get(subscriptions::list::<C>).post(subscriptions::create::<C>),
+        )
+        .route(
+            SUBSCRIPTION_PATH,
+            get(subscriptions::get::<C>).delete(subscriptions::delete::<C>),
+        )
+        .fallback(route_not_found)
+        .method_not_allowed_fallback(method_not_allowed)
+        .layer(DefaultBodyLimit::max(config.max_body_bytes))
+        .layer(TraceLayer::new_for_http())
+        .layer(middleware::from_fn(request_id))
+        .with_state(state)
+}
+
+/// `GET /health`.
+async fn health() -> Json<Value> {
+    Json(json!({"status": "ok"}))
+}
+
+async fn route_not_found() -> ApiError {
+    ApiError::NotFound
+}
+
+async fn method_not_allowed() -> ApiError {
+    ApiError::MethodNotAllowed
+}
+
+/// Gives the request a fresh id: recorded on its tracing span and sent back in
+/// `Messagebird-Request-Id`.
+async fn request_id(request: Request, next: Next) -> Response {
+    let id = Uuid::new_v4().hyphenated().to_string();
+    let span = tracing::info_span!("request", request_id = %id);
+    let mut response = next.run(request).instrument(span).await;
+    if let Ok(value) = HeaderValue::from_str(&id) {
+        response
+            .headers_mut()
+            .insert(HeaderName::from_static(REQUEST_ID_HEADER), value);
+    }
+    response
+}
