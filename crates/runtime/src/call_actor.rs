@@ -94,7 +94,7 @@ struct Actor {
     active_media: Option<ActiveMedia>,
     next_playout: u64,
     acknowledged_at: Option<Instant>,
-    first_audio_logged: bool,
+    first_audio_at: Option<Instant>,
     shared: Shared,
     cancel: CancellationToken,
 }
@@ -117,7 +117,7 @@ pub(crate) async fn run(setup: CallSetup, shared: Shared, cancel: CancellationTo
         active_media: None,
         next_playout: 0,
         acknowledged_at: None,
-        first_audio_logged: false,
+        first_audio_at: None,
         shared,
         cancel,
     };
@@ -335,18 +335,13 @@ impl Actor {
                 let _ = self.socket.try_send_to(&buffer[..length], remote);
             }
         }
+        let mut first_audio = false;
         while let Some(event) = session.poll_event() {
             match event {
                 MediaEvent::PlayoutStarted(id) => {
-                    if !self.first_audio_logged {
-                        self.first_audio_logged = true;
-                        if let Some(acknowledged) = self.acknowledged_at {
-                            tracing::info!(
-                                milliseconds =
-                                    now.saturating_duration_since(acknowledged).as_millis() as u64,
-                                "first audio packet after the ACK"
-                            );
-                        }
+                    if self.first_audio_at.is_none() {
+                        self.first_audio_at = Some(now);
+                        first_audio = true;
                     }
                     tracing::debug!(playout = id.0, "playout started");
                 }
@@ -364,6 +359,9 @@ impl Actor {
                 MediaEvent::PlayoutCancelled(_) => {}
             }
         }
+        if first_audio {
+            self.log_first_audio();
+        }
     }
 
     fn on_rtp(&mut self, packet: &[u8], source: SocketAddr) {
@@ -377,9 +375,25 @@ impl Actor {
         }
     }
 
+    /// Logs, once both are known, how long after the ACK the first audio packet left (negative
+    /// when audio started before the ACK arrived). The benchmark `bench/say-latency.sh` reads it.
+    fn log_first_audio(&self) {
+        if let (Some(acknowledged), Some(first_audio)) = (self.acknowledged_at, self.first_audio_at) {
+            let milliseconds = if first_audio >= acknowledged {
+                i64::try_from(first_audio.duration_since(acknowledged).as_millis()).unwrap_or(i64::MAX)
+            } else {
+                -i64::try_from(acknowledged.duration_since(first_audio).as_millis()).unwrap_or(i64::MAX)
+            };
+            tracing::info!(to = %self.call.to, milliseconds, "first audio packet after the ACK");
+        }
+    }
+
     async fn on_leg_event(&mut self, event: Option<LegEvent>) {
         match event {
-            Some(LegEvent::Acknowledged) => self.acknowledged_at = Some(Instant::now()),
+            Some(LegEvent::Acknowledged) => {
+                self.acknowledged_at = Some(Instant::now());
+                self.log_first_audio();
+            }
             Some(LegEvent::Cancelled) => self.end(Ending::RemoteCancel).await,
             Some(LegEvent::RemoteHangup) => self.end(Ending::RemoteBye).await,
             Some(LegEvent::Terminated(reason)) => {
