@@ -378,11 +378,14 @@ impl Actor {
     /// Logs, once both are known, how long after the ACK the first audio packet left (negative
     /// when audio started before the ACK arrived). The benchmark `bench/say-latency.sh` reads it.
     fn log_first_audio(&self) {
-        if let (Some(acknowledged), Some(first_audio)) = (self.acknowledged_at, self.first_audio_at) {
+        if let (Some(acknowledged), Some(first_audio)) = (self.acknowledged_at, self.first_audio_at)
+        {
             let milliseconds = if first_audio >= acknowledged {
-                i64::try_from(first_audio.duration_since(acknowledged).as_millis()).unwrap_or(i64::MAX)
+                i64::try_from(first_audio.duration_since(acknowledged).as_millis())
+                    .unwrap_or(i64::MAX)
             } else {
-                -i64::try_from(acknowledged.duration_since(first_audio).as_millis()).unwrap_or(i64::MAX)
+                -i64::try_from(acknowledged.duration_since(first_audio).as_millis())
+                    .unwrap_or(i64::MAX)
             };
             tracing::info!(to = %self.call.to, milliseconds, "first audio packet after the ACK");
         }
