@@ -611,6 +611,17 @@ pub fn sipp_scenario(name: &str) -> PathBuf {
 /// Starts SIPp as a UAC calling `user` at `server` with the given scenario; it writes its
 /// message trace (with timestamps) into `dir`.
 pub fn start_sipp_uac(dir: &Path, server: SocketAddr, user: &str, scenario: &str) -> ChildGuard {
+    start_sipp_uac_with(dir, server, user, scenario, &[])
+}
+
+/// As [`start_sipp_uac`], with extra SIPp arguments.
+pub fn start_sipp_uac_with(
+    dir: &Path,
+    server: SocketAddr,
+    user: &str,
+    scenario: &str,
+    extra: &[&str],
+) -> ChildGuard {
     let local = free_port();
     let media = free_port();
     let mut command = Command::new("sipp");
@@ -639,16 +650,21 @@ pub fn start_sipp_uac(dir: &Path, server: SocketAddr, user: &str, scenario: &str
         ])
         .args(["-s", user])
         .args(["-p", &local.to_string(), "-mp", &media.to_string()])
-        .args(["-key", "audio_pcap", "/usr/share/sip-tester/g711a.pcap"])
-        .args([
-            "-key",
-            "dtmf_pcap",
-            "/usr/share/sip-tester/dtmf_2833_1.pcap",
-        ])
-        .args(["-set", "dtmf_after_ms", "100"])
+        .args(extra)
         .stdin(Stdio::null())
         .stdout(std::fs::File::create(dir.join("sipp.out")).expect("log"))
         .stderr(std::fs::File::create(dir.join("sipp.err")).expect("log"));
+    // The audio scenarios play a pcap after the ACK and a digit 100 ms later.
+    if scenario.starts_with("uac_audio") {
+        command
+            .args(["-key", "audio_pcap", "/usr/share/sip-tester/g711a.pcap"])
+            .args([
+                "-key",
+                "dtmf_pcap",
+                "/usr/share/sip-tester/dtmf_2833_1.pcap",
+            ])
+            .args(["-set", "dtmf_after_ms", "100"]);
+    }
     ChildGuard::spawn("sipp", &mut command)
 }
 
