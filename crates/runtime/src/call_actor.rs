@@ -16,7 +16,8 @@ use warbler_media::{
     MAXIMUM_PACKET_SIZE, MediaEvent, MediaSession, Negotiated, PlayoutId, SessionConfig,
 };
 use warbler_model::{
-    Call, CallFlow, CallFlowId, CommandId, EventKind, PlaybackOptions, SayOptions, WorkspaceId,
+    Call, CallFlow, CallFlowId, Command, CommandId, EventKind, PlaybackOptions, SayOptions,
+    WorkspaceId,
 };
 use warbler_sip::{InboundLeg, LegEvent};
 
@@ -40,6 +41,9 @@ pub(crate) struct PersistRequest {
     pub(crate) workspace: WorkspaceId,
     pub(crate) call: Call,
     pub(crate) event: Option<EventKind>,
+    /// Told the stored call once this and every earlier change of the call are stored, so that a
+    /// PATCH's 202 is followed by GETs that see it.
+    pub(crate) stored: Option<oneshot::Sender<Call>>,
 }
 
 /// Everything a new inbound call actor starts with.
@@ -91,6 +95,8 @@ struct Actor {
     executor: Executor,
     controls: mpsc::Receiver<Control>,
     preparations: JoinSet<(StepId, Result<PreparedAudio, String>)>,
+    /// Audio of a new flow's later commands, prepared ahead into the cache (dropped with the call).
+    warmups: JoinSet<()>,
     active_media: Option<ActiveMedia>,
     next_playout: u64,
     acknowledged_at: Option<Instant>,
@@ -114,6 +120,7 @@ pub(crate) async fn run(setup: CallSetup, shared: Shared, cancel: CancellationTo
         executor: Executor::new(),
         controls: setup.controls,
         preparations: JoinSet::new(),
+        warmups: JoinSet::new(),
         active_media: None,
         next_playout: 0,
         acknowledged_at: None,
@@ -162,6 +169,7 @@ impl Actor {
     }
 
     fn install_flow(&mut self, flow: CallFlow) {
+        self.warm_up(&flow);
         let now_millis = u64::try_from(now_timestamp().unix_millis()).unwrap_or(0);
         let flow_id = CallFlowId::from_parts(now_millis, random_bytes());
         let ids = flow
@@ -170,6 +178,31 @@ impl Actor {
             .map(|_| CommandId::from_parts(now_millis, random_bytes()))
             .collect();
         self.executor.replace(Instant::now(), flow_id, flow, ids);
+    }
+
+    /// Starts preparing the audio of every `say` and `playback` of a new flow, so that a command
+    /// that comes after `ringing` and `pause` finds its audio cached when it runs. The audio
+    /// library synthesizes or fetches each item once, however many callers ask.
+    fn warm_up(&mut self, flow: &CallFlow) {
+        self.warmups = JoinSet::new(); // Dropping the old set aborts what it still prepares.
+        for step in &flow.steps {
+            let source = Arc::clone(&self.shared.media);
+            match &step.command {
+                Command::Say(options) => {
+                    let options = options.clone();
+                    self.warmups.spawn(async move {
+                        let _ = source.say(&options).await;
+                    });
+                }
+                Command::Playback(options) => {
+                    let options = options.clone();
+                    self.warmups.spawn(async move {
+                        let _ = source.playback(&options).await;
+                    });
+                }
+                _ => {}
+            }
+        }
     }
 
     /// Carries out everything the executor asks for, until it has nothing more to say.
@@ -420,8 +453,7 @@ impl Actor {
                 } else {
                     self.pump().await;
                 }
-                self.call.call_flow = self.executor.record(self.call.id);
-                let _ = reply.send(self.call.clone());
+                self.persist_then(reply).await;
             }
         }
     }
@@ -446,12 +478,26 @@ impl Actor {
     }
 
     async fn persist(&mut self, event: Option<EventKind>) {
+        self.send_to_persister(event, None).await;
+    }
+
+    /// Stores the call as it is now and hands it to `reply` once stored.
+    async fn persist_then(&mut self, reply: oneshot::Sender<Call>) {
+        self.send_to_persister(None, Some(reply)).await;
+    }
+
+    async fn send_to_persister(
+        &mut self,
+        event: Option<EventKind>,
+        stored: Option<oneshot::Sender<Call>>,
+    ) {
         self.call.call_flow = self.executor.record(self.call.id);
         self.call.updated_at = now_timestamp();
         let request = PersistRequest {
             workspace: self.workspace,
             call: self.call.clone(),
             event,
+            stored,
         };
         if self.shared.persist.send(request).await.is_err() {
             tracing::error!("the persister is gone; a call update was not stored");

@@ -289,6 +289,9 @@ async fn run_persister(
         if request.event.is_some() {
             wake.notify_one();
         }
+        if let Some(stored) = request.stored {
+            let _ = stored.send(request.call);
+        }
     }
 }
 

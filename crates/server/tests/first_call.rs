@@ -156,20 +156,29 @@ async fn configured_channel_flow_runs_without_an_app() {
         "the configured flow must answer, speak and hang up:\n{}",
         server.logs()
     );
-    let list: serde_json::Value = server
-        .client
-        .get(server.url(&format!(
-            "/workspaces/{}/channels/{}/calls",
-            server.workspace(),
-            server.channel()
-        )))
-        .header("authorization", format!("AccessKey {}", server.key()))
-        .send()
-        .await
-        .expect("list")
-        .json()
-        .await
-        .expect("json");
+    // The BYE went out before the final state was stored: poll (bounded) for it.
+    let list_url = server.url(&format!(
+        "/workspaces/{}/channels/{}/calls",
+        server.workspace(),
+        server.channel()
+    ));
+    let mut list = serde_json::Value::Null;
+    for _ in 0..100 {
+        list = server
+            .client
+            .get(&list_url)
+            .header("authorization", format!("AccessKey {}", server.key()))
+            .send()
+            .await
+            .expect("list")
+            .json()
+            .await
+            .expect("json");
+        if list["results"][0]["status"] == "completed" {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
     let call = &list["results"][0];
     assert_eq!(call["status"], "completed", "{list:#}");
     assert_eq!(call["to"], "2000");
@@ -194,12 +203,7 @@ async fn unknown_numbers_are_refused_with_404() {
         .await
         .expect("join");
     assert_eq!(exit, Some(1), "SIPp counts the 404 as a failed call");
-    let errors = std::fs::read_dir(&server.dir.0)
-        .expect("dir")
-        .filter_map(Result::ok)
-        .filter(|entry| entry.file_name().to_string_lossy().ends_with("_errors.log"))
-        .map(|entry| std::fs::read_to_string(entry.path()).unwrap_or_default())
-        .collect::<String>();
+    let errors = sipp_errors(&server.dir.0);
     assert!(
         errors.contains("404"),
         "expected a 404 in SIPp's error log: {errors}"

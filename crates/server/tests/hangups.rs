@@ -89,12 +89,7 @@ async fn patch_completed_rejects_a_ringing_call() {
         .await
         .expect("join");
     assert_eq!(exit, Some(1), "SIPp counts the rejected call as failed");
-    let errors = std::fs::read_dir(&server.dir.0)
-        .expect("dir")
-        .filter_map(Result::ok)
-        .filter(|entry| entry.file_name().to_string_lossy().ends_with("_errors.log"))
-        .map(|entry| std::fs::read_to_string(entry.path()).unwrap_or_default())
-        .collect::<String>();
+    let errors = sipp_errors(&server.dir.0);
     assert!(
         errors.contains("603"),
         "SIPp must have received 603 Decline: {errors}"

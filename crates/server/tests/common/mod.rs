@@ -668,6 +668,19 @@ pub fn start_sipp_uac_with(
     ChildGuard::spawn("sipp", &mut command)
 }
 
+/// Everything SIPp wrote to its `-trace_err` logs in `dir`.
+pub fn sipp_errors(dir: &Path) -> String {
+    std::fs::read_dir(dir)
+        .map(|entries| {
+            entries
+                .filter_map(Result::ok)
+                .filter(|entry| entry.file_name().to_string_lossy().ends_with("_errors.log"))
+                .map(|entry| std::fs::read_to_string(entry.path()).unwrap_or_default())
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
 /// Epoch seconds at which SIPp received the first response starting with `status_line`
 /// (e.g. "SIP/2.0 180"), read from its `-trace_msg` log in `dir`.
 pub fn sipp_received_at(dir: &Path, status_line: &str) -> Option<f64> {
