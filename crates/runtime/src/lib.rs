@@ -4,7 +4,7 @@
 //! the SIP facade (`warbler-sip`).
 //!
 //! Start it with [`start`]; drive calls from the API with [`RuntimeHandle::update_call`]; stop it
-//! by cancelling the token given to `start` and waiting on the returned `TaskTracker`.
+//! with [`Runtime::shutdown`], which ends live calls cleanly before it stops SIP.
 
 mod call_actor;
 mod media_source;
@@ -15,6 +15,7 @@ pub mod webhook;
 use std::net::{IpAddr, SocketAddr};
 use std::ops::RangeInclusive;
 use std::sync::Arc;
+use std::time::Duration;
 
 use tokio::sync::{Notify, mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
@@ -178,42 +179,86 @@ pub fn check_flow(library: &AudioLibrary, flow: &CallFlow, path: &str) -> Result
     Ok(())
 }
 
-/// Starts SIP, the persister, the webhook dispatcher and crash recovery. Everything stops when
-/// `cancel` fires; wait on the returned tracker (after `close()`) for a clean exit.
+/// The running runtime: its handle, and the tasks to stop in order at shutdown.
+pub struct Runtime {
+    handle: RuntimeHandle,
+    endpoint: SipEndpoint,
+    calls: TaskTracker,
+    calls_cancel: CancellationToken,
+    persister: tokio::task::JoinHandle<()>,
+    services: TaskTracker,
+    services_cancel: CancellationToken,
+}
+
+impl Runtime {
+    /// A handle for the API.
+    pub fn handle(&self) -> RuntimeHandle {
+        self.handle.clone()
+    }
+
+    /// Stops in order, so nothing is lost: live calls end cleanly (BYE when answered, 503 when
+    /// not) and store their final state, waiting at most `grace` for them; the persister
+    /// drains; then the webhook dispatcher and SIP stop.
+    pub async fn shutdown(self, grace: Duration) {
+        tracing::info!(live_calls = self.handle.live_calls(), "shutting down");
+        self.calls_cancel.cancel();
+        self.calls.close();
+        if tokio::time::timeout(grace, self.calls.wait())
+            .await
+            .is_err()
+        {
+            tracing::warn!("some calls did not end within the grace period");
+        }
+        // Every sender of the persister lived in the driver and the call actors: it now drains
+        // what is queued and ends.
+        if tokio::time::timeout(grace, self.persister).await.is_err() {
+            tracing::warn!("the persister did not drain within the grace period");
+        }
+        self.services_cancel.cancel();
+        self.services.close();
+        let _ = tokio::time::timeout(grace, self.services.wait()).await;
+        drop(self.endpoint);
+    }
+}
+
+/// Starts SIP, the persister, the webhook dispatcher and crash recovery. Stop it with
+/// [`Runtime::shutdown`].
 pub async fn start(
     config: RuntimeConfig,
     store: Store,
     library: AudioLibrary,
     http_client: reqwest::Client,
-    cancel: CancellationToken,
-) -> Result<(RuntimeHandle, TaskTracker), StartError> {
+) -> Result<Runtime, StartError> {
     let media_address = config.media_address.unwrap_or(config.sip_listen.ip());
     if media_address.is_unspecified() {
         return Err(StartError::UnspecifiedMediaAddress(media_address));
     }
-    let tracker = TaskTracker::new();
+    let services = TaskTracker::new();
+    let services_cancel = CancellationToken::new();
+    let calls = TaskTracker::new();
+    let calls_cancel = CancellationToken::new();
     let wake = Arc::new(Notify::new());
     recover_interrupted_calls(&store).await?;
 
     let (persist_sender, persist_receiver) = mpsc::channel(4096);
-    tracker.spawn(run_persister(
+    let persister = tokio::spawn(run_persister(
         store.clone(),
         persist_receiver,
         Arc::clone(&wake),
     ));
-    tracker.spawn(webhook::run_dispatcher(
+    services.spawn(webhook::run_dispatcher(
         store.clone(),
         http_client,
         config.webhook.clone(),
         Arc::clone(&wake),
-        cancel.child_token(),
+        services_cancel.clone(),
     ));
 
     let sip_config = SipConfig {
         listen: config.sip_listen,
         user_agent: config.user_agent.clone(),
     };
-    let (endpoint, incoming) = SipEndpoint::start(sip_config, cancel.child_token()).await?;
+    let (endpoint, incoming) = SipEndpoint::start(sip_config, services_cancel.clone()).await?;
     let media = Arc::new(MediaSource::new(library));
     let registry = Arc::new(Registry::default());
     let shared = Shared {
@@ -228,22 +273,25 @@ pub async fn start(
         ports: Arc::new(PortPool::new(media_address, config.rtp_ports)),
         media_address,
         shared,
-        tracker: tracker.clone(),
-        cancel: cancel.clone(),
+        tracker: calls.clone(),
+        cancel: calls_cancel.clone(),
     };
-    tracker.spawn(driver.run(incoming));
+    calls.spawn(driver.run(incoming));
     let handle = RuntimeHandle {
         store,
         registry,
         media,
         sip_address: endpoint.local_addr(),
     };
-    // The endpoint lives as long as its tasks; keep the handle alive until shutdown.
-    tracker.spawn(async move {
-        cancel.cancelled().await;
-        drop(endpoint);
-    });
-    Ok((handle, tracker))
+    Ok(Runtime {
+        handle,
+        endpoint,
+        calls,
+        calls_cancel,
+        persister,
+        services,
+        services_cancel,
+    })
 }
 
 /// Calls left live by a crash or kill: they cannot continue, so they end as `failed`.

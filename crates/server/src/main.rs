@@ -89,7 +89,6 @@ async fn serve(config: Config) -> Result<()> {
     );
     let routes = channel_routes(&store, &library, routes_workspace, &config.channels).await?;
 
-    let cancel = CancellationToken::new();
     let runtime_config = RuntimeConfig {
         sip_listen: config.sip_listen,
         rtp_ports: config.rtp_ports.clone(),
@@ -98,15 +97,10 @@ async fn serve(config: Config) -> Result<()> {
         webhook: WebhookConfig::default(),
         user_agent: concat!("Warbler/", env!("CARGO_PKG_VERSION")).to_owned(),
     };
-    let (handle, tracker) = warbler_runtime::start(
-        runtime_config,
-        store.clone(),
-        library,
-        http_client,
-        cancel.clone(),
-    )
-    .await
-    .context("starting SIP and media")?;
+    let runtime = warbler_runtime::start(runtime_config, store.clone(), library, http_client)
+        .await
+        .context("starting SIP and media")?;
+    let handle = runtime.handle();
     let api = warbler_http::router(
         store,
         Arc::new(RuntimeControl::new(handle.clone())),
@@ -120,28 +114,24 @@ async fn serve(config: Config) -> Result<()> {
         "warbler: HTTP API on http://{http_address}, SIP on {} (UDP and TCP)",
         handle.sip_address()
     );
-    let http_cancel = cancel.clone();
+    let http_cancel = CancellationToken::new();
+    let http_stop = http_cancel.clone();
     let http = tokio::spawn(async move {
         axum::serve(listener, api)
-            .with_graceful_shutdown(async move { http_cancel.cancelled().await })
+            .with_graceful_shutdown(async move { http_stop.cancelled().await })
             .await
     });
 
     wait_for_signal().await;
-    tracing::info!(live_calls = handle.live_calls(), "shutting down");
-    cancel.cancel();
-    tracker.close();
-    if tokio::time::timeout(SHUTDOWN_GRACE, tracker.wait())
-        .await
-        .is_err()
-    {
-        tracing::warn!("some calls did not end within the grace period");
-    }
+    // Calls first (they may still be PATCHed while they end), then the API.
+    runtime.shutdown(SHUTDOWN_GRACE).await;
+    http_cancel.cancel();
     match http.await {
         Ok(Ok(())) => {}
         Ok(Err(error)) => tracing::warn!(%error, "the HTTP server stopped with an error"),
         Err(error) => tracing::warn!(%error, "the HTTP server task failed"),
     }
+    tracing::info!("stopped");
     Ok(())
 }
 

@@ -141,7 +141,11 @@ pub struct Server {
 
 impl Server {
     pub fn start(name: &str, config: Option<&str>) -> Self {
-        let dir = TempDir::new(name);
+        Self::start_in(TempDir::new(name), config)
+    }
+
+    /// Starts the server on an existing directory (a restart keeps `dir/data`).
+    pub fn start_in(dir: TempDir, config: Option<&str>) -> Self {
         let http_port = free_port();
         let sip_port = free_port();
         let (rtp_low, rtp_high) = port_block(200);
@@ -188,6 +192,23 @@ impl Server {
             bootstrap,
             client: http_client(),
         }
+    }
+
+    /// Sends SIGTERM and waits (bounded) for the exit code.
+    pub fn terminate(&mut self, limit: Duration) -> Option<i32> {
+        let status = Command::new("kill")
+            .args(["-TERM", &self.process.pid().to_string()])
+            .status()
+            .expect("kill");
+        assert!(status.success(), "kill -TERM failed");
+        self.process.wait_for_exit(limit)
+    }
+
+    /// Stops the process (if still running) and keeps the directory for a restart.
+    pub fn into_dir(self) -> TempDir {
+        let Server { process, dir, .. } = self;
+        drop(process);
+        dir
     }
 
     pub fn key(&self) -> String {
