@@ -227,7 +227,6 @@ pub async fn start(
     config: RuntimeConfig,
     store: Store,
     library: AudioLibrary,
-    http_client: reqwest::Client,
 ) -> Result<Runtime, StartError> {
     let media_address = config.media_address.unwrap_or(config.sip_listen.ip());
     if media_address.is_unspecified() {
@@ -246,9 +245,16 @@ pub async fn start(
         persist_receiver,
         Arc::clone(&wake),
     ));
+    // Webhooks get their own client: their connect timeout, and no redirects (a receiver that
+    // moves must be re-subscribed, as with Bird).
+    let webhook_client = reqwest::Client::builder()
+        .connect_timeout(config.webhook.connect_timeout)
+        .redirect(reqwest::redirect::Policy::none())
+        .user_agent("Warbler-Webhooks/1")
+        .build()?;
     services.spawn(webhook::run_dispatcher(
         store.clone(),
-        http_client,
+        webhook_client,
         config.webhook.clone(),
         Arc::clone(&wake),
         services_cancel.clone(),

@@ -131,7 +131,6 @@ async fn deliver(
         .header("messagebird-signature", &signature.signature)
         .header("messagebird-request-timestamp", &signature.timestamp)
         .header("messagebird-request-id", delivery.id.to_string())
-        .header("user-agent", "Warbler-Webhooks/1")
         .body(delivery.body.clone())
         .send()
         .await;

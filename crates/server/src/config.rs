@@ -59,7 +59,72 @@ struct FileConfig {
     media_address: Option<IpAddr>,
     log: Option<String>,
     #[serde(default)]
+    webhooks: WebhookSettings,
+    #[serde(default)]
     channels: Vec<ChannelConfig>,
+}
+
+/// The `[webhooks]` table: delivery timeouts and the retry schedule.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct WebhookSettings {
+    /// Connect timeout of one attempt, in milliseconds.
+    #[serde(default = "default_connect_timeout_ms")]
+    pub(crate) connect_timeout_ms: u64,
+    /// Whole-request timeout of one attempt, in milliseconds.
+    #[serde(default = "default_request_timeout_ms")]
+    pub(crate) request_timeout_ms: u64,
+    /// First retry delay, in milliseconds (doubled per attempt, ±25 % jitter).
+    #[serde(default = "default_initial_backoff_ms")]
+    pub(crate) initial_backoff_ms: u64,
+    /// Longest delay between attempts, in seconds.
+    #[serde(default = "default_max_backoff_seconds")]
+    pub(crate) max_backoff_seconds: u64,
+    /// How long to keep retrying an event, in hours (Bird: 8), before it goes dead.
+    #[serde(default = "default_max_age_hours")]
+    pub(crate) max_age_hours: u64,
+}
+
+impl Default for WebhookSettings {
+    fn default() -> Self {
+        Self {
+            connect_timeout_ms: default_connect_timeout_ms(),
+            request_timeout_ms: default_request_timeout_ms(),
+            initial_backoff_ms: default_initial_backoff_ms(),
+            max_backoff_seconds: default_max_backoff_seconds(),
+            max_age_hours: default_max_age_hours(),
+        }
+    }
+}
+
+impl WebhookSettings {
+    /// The runtime's form.
+    pub(crate) fn to_runtime(&self) -> warbler_runtime::WebhookConfig {
+        use std::time::Duration;
+        warbler_runtime::WebhookConfig {
+            connect_timeout: Duration::from_millis(self.connect_timeout_ms),
+            request_timeout: Duration::from_millis(self.request_timeout_ms),
+            max_age: Duration::from_secs(self.max_age_hours.saturating_mul(3600)),
+            initial_backoff: Duration::from_millis(self.initial_backoff_ms),
+            max_backoff: Duration::from_secs(self.max_backoff_seconds),
+        }
+    }
+}
+
+const fn default_connect_timeout_ms() -> u64 {
+    5_000
+}
+const fn default_request_timeout_ms() -> u64 {
+    10_000
+}
+const fn default_initial_backoff_ms() -> u64 {
+    1_000
+}
+const fn default_max_backoff_seconds() -> u64 {
+    3_600
+}
+const fn default_max_age_hours() -> u64 {
+    8
 }
 
 /// One `[[channels]]` entry.
@@ -88,6 +153,7 @@ pub(crate) struct Config {
     pub(crate) rtp_ports: RangeInclusive<u16>,
     pub(crate) media_address: Option<IpAddr>,
     pub(crate) log: String,
+    pub(crate) webhooks: WebhookSettings,
     pub(crate) channels: Vec<ChannelConfig>,
 }
 
@@ -127,6 +193,7 @@ impl Config {
                 .log
                 .or(file.log)
                 .unwrap_or_else(|| "info,rsipstack=warn".to_owned()),
+            webhooks: file.webhooks,
             channels: file.channels,
         })
     }

@@ -16,7 +16,7 @@ use tokio_util::sync::CancellationToken;
 use warbler_audio::{AudioLibrary, AudioLibraryConfig, Tts};
 use warbler_model::request::{FlowContext, parse_call_flow};
 use warbler_model::{AccessKeyId, ChannelId, OrganizationId, Timestamp, WorkspaceId};
-use warbler_runtime::{ChannelRoute, RuntimeConfig, WebhookConfig};
+use warbler_runtime::{ChannelRoute, RuntimeConfig};
 use warbler_store::{ChannelSpec, NewWorkspace, Store};
 
 use crate::config::{ChannelConfig, Cli, CliCommand, Config};
@@ -94,10 +94,10 @@ async fn serve(config: Config) -> Result<()> {
         rtp_ports: config.rtp_ports.clone(),
         media_address: config.media_address,
         channels: routes,
-        webhook: WebhookConfig::default(),
+        webhook: config.webhooks.to_runtime(),
         user_agent: concat!("Warbler/", env!("CARGO_PKG_VERSION")).to_owned(),
     };
-    let runtime = warbler_runtime::start(runtime_config, store.clone(), library, http_client)
+    let runtime = warbler_runtime::start(runtime_config, store.clone(), library)
         .await
         .context("starting SIP and media")?;
     let handle = runtime.handle();

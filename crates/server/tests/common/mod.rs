@@ -296,6 +296,8 @@ impl Server {
 pub struct Received {
     pub request_id: String,
     pub verified: bool,
+    /// Whether the receiver answered 2xx (it fails the first deliveries when asked to).
+    pub accepted: bool,
     pub body: Value,
     pub at: Instant,
 }
@@ -317,6 +319,7 @@ struct ReceiverState {
     api: String,
     key: String,
     prompt: Arc<Vec<u8>>,
+    failures_left: Arc<AtomicU32>,
 }
 
 impl Receiver {
@@ -325,6 +328,16 @@ impl Receiver {
         server: &Server,
         signing_key: &str,
         flow_for: impl FnOnce(&str) -> Value,
+    ) -> Self {
+        Self::start_failing(server, signing_key, flow_for, 0).await
+    }
+
+    /// As [`Receiver::start`], answering 500 to the first `failures` deliveries.
+    pub async fn start_failing(
+        server: &Server,
+        signing_key: &str,
+        flow_for: impl FnOnce(&str) -> Value,
+        failures: u32,
     ) -> Self {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
@@ -345,6 +358,7 @@ impl Receiver {
             ),
             key: server.key(),
             prompt: Arc::new(tone_wav(440.0, 1.5, 16_000)),
+            failures_left: Arc::new(AtomicU32::new(failures)),
         };
         let app = axum::Router::new()
             .route("/hook", axum::routing::post(hook))
@@ -406,12 +420,22 @@ async fn hook(
         .as_str()
         .unwrap_or_default()
         .to_owned();
+    let fail = state
+        .failures_left
+        .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |left| {
+            left.checked_sub(1)
+        })
+        .is_ok();
     state.events.lock().expect("lock").push(Received {
         request_id: header("messagebird-request-id"),
         verified,
+        accepted: !fail,
         body: value,
         at: Instant::now(),
     });
+    if fail {
+        return axum::http::StatusCode::INTERNAL_SERVER_ERROR;
+    }
     if starting && verified && !state.flow.is_null() {
         let client = http_client();
         let request = client
