@@ -1,20 +1,38 @@
-//! G.711 μ-law (PCMU) and A-law (PCMA) sample codecs.
+//! Audio codecs: G.711 μ-law (PCMU) and A-law (PCMA) sample codecs, and
+//! G.722 (see [`crate::g722`]) for wideband peers.
 //!
-//! The conversions follow ITU-T G.711 and are bit-exact with the classic
-//! Sun Microsystems `g711.c` reference code (also used by Python's
+//! The G.711 conversions follow ITU-T G.711 and are bit-exact with the
+//! classic Sun Microsystems `g711.c` reference code (also used by Python's
 //! `audioop`): μ-law encodes the top 14 bits of a 16-bit sample, A-law the
 //! top 13 bits. Decoding goes through 256-entry tables built at compile time.
+//!
+//! # G.722 and the 8 kHz session
+//!
+//! Everything else in this crate works on 8 kHz PCM (playout clips,
+//! received frames, DTMF detection, recording, bridging). For G.722 the
+//! session upsamples each 160-sample frame to 320 samples at 16 kHz with
+//! a half-band interpolating filter before encoding (160 bytes per 20 ms),
+//! and decodes received G.722 to 16 kHz then low-pass filters and
+//! decimates it back to 8 kHz. Every codec here therefore carries one
+//! byte per RTP timestamp unit, at an RTP clock of 8000 Hz.
+
+use crate::g722::{G722Decoder, G722Encoder};
+use crate::resample::{Downsampler, Upsampler};
 
 /// An audio codec this crate can encode and decode.
 ///
-/// Both codecs carry 8 kHz mono audio with one byte per sample
-/// (RFC 3551 §4.5.14).
+/// The G.711 codecs carry 8 kHz mono audio with one byte per sample
+/// (RFC 3551 §4.5.14); G.722 carries 16 kHz audio in one byte per pair of
+/// samples, with an RTP clock of 8000 Hz (RFC 3551 §4.5.2).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Codec {
     /// G.711 μ-law, RTP static payload type 0 (RFC 3551 §6, table 4).
     Pcmu,
     /// G.711 A-law, RTP static payload type 8 (RFC 3551 §6, table 4).
     Pcma,
+    /// ITU-T G.722 at 64 kbit/s, RTP static payload type 9 (RFC 3551 §6,
+    /// table 4).
+    G722,
 }
 
 impl Codec {
@@ -23,12 +41,23 @@ impl Codec {
         match self {
             Self::Pcmu => 0,
             Self::Pcma => 8,
+            Self::G722 => 9,
         }
     }
 
-    /// The RTP clock rate in hertz (8000 for G.711, RFC 3551 §4.5.14).
+    /// The RTP clock rate in hertz: 8000 for G.711 (RFC 3551 §4.5.14) and
+    /// also 8000 for G.722, although it samples at 16 kHz: an error in
+    /// RFC 1890 kept for compatibility (RFC 3551 §4.5.2).
     pub const fn clock_rate(self) -> u32 {
         8000
+    }
+
+    /// The audio sampling rate in hertz: 8000 for G.711, 16000 for G.722.
+    pub const fn sample_rate(self) -> u32 {
+        match self {
+            Self::Pcmu | Self::Pcma => 8000,
+            Self::G722 => 16000,
+        }
     }
 
     /// The encoding name used in SDP `a=rtpmap` lines (RFC 3551 §6).
@@ -36,6 +65,7 @@ impl Codec {
         match self {
             Self::Pcmu => "PCMU",
             Self::Pcma => "PCMA",
+            Self::G722 => "G722",
         }
     }
 
@@ -45,6 +75,7 @@ impl Codec {
         match payload_type {
             0 => Some(Self::Pcmu),
             8 => Some(Self::Pcma),
+            9 => Some(Self::G722),
             _ => None,
         }
     }
@@ -52,33 +83,47 @@ impl Codec {
     /// The codec whose SDP encoding name is `name`, compared
     /// case-insensitively as RFC 4566 §6 requires for `a=rtpmap`.
     pub fn from_name(name: &str) -> Option<Self> {
-        [Self::Pcmu, Self::Pcma]
+        [Self::Pcmu, Self::Pcma, Self::G722]
             .into_iter()
             .find(|codec| codec.name().eq_ignore_ascii_case(name))
     }
 
     /// The encoded form of a zero (silent) sample: `0xFF` for μ-law, `0xD5`
-    /// for A-law.
+    /// for A-law, and for G.722 the code a fresh encoder emits for silence,
+    /// `0xFA` (an adaptive encoder's later codes for silence vary).
     pub const fn silence(self) -> u8 {
         match self {
             Self::Pcmu => 0xFF,
             Self::Pcma => 0xD5,
+            Self::G722 => G722_SILENCE,
         }
     }
 
-    /// Encodes one 16-bit linear sample.
+    /// Whether the per-sample helpers ([`encode_sample`](Self::encode_sample),
+    /// [`decode_sample`](Self::decode_sample) and the slice versions) apply:
+    /// true for G.711. G.722 is adaptive (each code depends on the past),
+    /// so it has its own stateful [`G722Encoder`] and [`G722Decoder`].
+    pub const fn is_stateless(self) -> bool {
+        matches!(self, Self::Pcmu | Self::Pcma)
+    }
+
+    /// Encodes one 16-bit linear sample (G.711 only: for G.722, which is
+    /// stateful, this returns [`silence`](Self::silence)).
     pub fn encode_sample(self, sample: i16) -> u8 {
         match self {
             Self::Pcmu => linear_to_ulaw(sample),
             Self::Pcma => linear_to_alaw(sample),
+            Self::G722 => G722_SILENCE,
         }
     }
 
-    /// Decodes one encoded byte to a 16-bit linear sample.
+    /// Decodes one encoded byte to a 16-bit linear sample (G.711 only: for
+    /// G.722, which is stateful, this returns 0).
     pub fn decode_sample(self, code: u8) -> i16 {
         match self {
             Self::Pcmu => ULAW_TO_LINEAR[usize::from(code)],
             Self::Pcma => ALAW_TO_LINEAR[usize::from(code)],
+            Self::G722 => 0,
         }
     }
 
@@ -222,6 +267,7 @@ const fn build_table(codec: Codec) -> [i16; 256] {
         table[code] = match codec {
             Codec::Pcmu => ulaw_to_linear(code as u8),
             Codec::Pcma => alaw_to_linear(code as u8),
+            Codec::G722 => 0,
         };
         code += 1;
     }
@@ -232,6 +278,86 @@ const fn build_table(codec: Codec) -> [i16; 256] {
 static ULAW_TO_LINEAR: [i16; 256] = build_table(Codec::Pcmu);
 /// A-law code → linear sample.
 static ALAW_TO_LINEAR: [i16; 256] = build_table(Codec::Pcma);
+
+/// What a fresh G.722 encoder emits for digital silence.
+const G722_SILENCE: u8 = 0xFA;
+
+/// Samples of one 20 ms frame at 8 kHz.
+const FRAME_SAMPLES: usize = 160;
+
+/// Encodes 20 ms frames of 8 kHz PCM for one stream; G.722 keeps its
+/// adaptive state and upsamples to 16 kHz first.
+#[derive(Debug, Clone)]
+pub(crate) enum FrameEncoder {
+    G711(Codec),
+    G722 {
+        encoder: Box<G722Encoder>,
+        upsampler: Upsampler,
+    },
+}
+
+impl FrameEncoder {
+    pub(crate) fn new(codec: Codec) -> Self {
+        match codec {
+            Codec::Pcmu | Codec::Pcma => Self::G711(codec),
+            Codec::G722 => Self::G722 {
+                encoder: Box::new(G722Encoder::new()),
+                upsampler: Upsampler::new(),
+            },
+        }
+    }
+
+    /// Encodes 160 samples at 8 kHz into 160 bytes.
+    pub(crate) fn encode_frame(&mut self, samples: &[i16; FRAME_SAMPLES], output: &mut [u8]) {
+        match self {
+            Self::G711(codec) => {
+                codec.encode_into(samples, output);
+            }
+            Self::G722 { encoder, upsampler } => {
+                let mut wide = [0i16; 2 * FRAME_SAMPLES];
+                upsampler.process(samples, &mut wide);
+                encoder.encode(&wide, output);
+            }
+        }
+    }
+}
+
+/// Decodes a stream to 8 kHz PCM, one sample per payload byte (one RTP
+/// timestamp unit); G.722 is decoded at 16 kHz and decimated.
+#[derive(Debug, Clone)]
+pub(crate) enum FrameDecoder {
+    G711(Codec),
+    G722 {
+        decoder: Box<G722Decoder>,
+        downsampler: Downsampler,
+    },
+}
+
+impl FrameDecoder {
+    pub(crate) fn new(codec: Codec) -> Self {
+        match codec {
+            Codec::Pcmu | Codec::Pcma => Self::G711(codec),
+            Codec::G722 => Self::G722 {
+                decoder: Box::new(G722Decoder::new()),
+                downsampler: Downsampler::new(),
+            },
+        }
+    }
+
+    /// Decodes the next payload byte of the stream into one 8 kHz sample.
+    pub(crate) fn decode_byte(&mut self, code: u8) -> i16 {
+        match self {
+            Self::G711(codec) => codec.decode_sample(code),
+            Self::G722 {
+                decoder,
+                downsampler,
+            } => {
+                let (first, second) = decoder.decode_code(code);
+                downsampler.process_pair(first, second)
+            }
+        }
+    }
+}
 
 #[cfg(test)]
 mod tests {
@@ -324,6 +450,39 @@ mod tests {
         for codec in [Codec::Pcmu, Codec::Pcma] {
             assert_eq!(codec.silence(), codec.encode_sample(0));
         }
+        let mut encoder = G722Encoder::new();
+        let mut codes = [0u8; 100];
+        encoder.encode(&[0i16; 200], &mut codes);
+        assert_eq!(codes[0], Codec::G722.silence());
+    }
+
+    #[test]
+    fn g722_frames_round_trip_through_the_8_khz_session_path() {
+        let mut encoder = FrameEncoder::new(Codec::G722);
+        let mut decoder = FrameDecoder::new(Codec::G722);
+        let mut energy_in = 0.0f64;
+        let mut energy_error = 0.0f64;
+        let mut decoded = Vec::new();
+        let mut original = Vec::new();
+        for frame_index in 0..50 {
+            let mut frame = [0i16; FRAME_SAMPLES];
+            for (offset, sample) in frame.iter_mut().enumerate() {
+                let index = (frame_index * FRAME_SAMPLES + offset) as f64;
+                *sample =
+                    (8000.0 * (2.0 * std::f64::consts::PI * 1000.0 * index / 8000.0).sin()) as i16;
+            }
+            let mut payload = [0u8; FRAME_SAMPLES];
+            encoder.encode_frame(&frame, &mut payload);
+            original.extend_from_slice(&frame);
+            decoded.extend(payload.iter().map(|code| decoder.decode_byte(*code)));
+        }
+        // Delay: upsampler 10 + codec 22 + downsampler 8, at 16 kHz → 20.
+        for index in 1000..original.len() {
+            energy_in += f64::from(original[index - 20]).powi(2);
+            energy_error += (f64::from(decoded[index]) - f64::from(original[index - 20])).powi(2);
+        }
+        let snr = 10.0 * (energy_in / energy_error).log10();
+        assert!(snr > 15.0, "SNR {snr:.1} dB");
     }
 
     #[test]
@@ -370,6 +529,7 @@ mod tests {
                     Codec::Pcmu => (magnitude / 16).max(8) + 4,
                     Codec::Pcma if magnitude > 32256 => magnitude - 32256 + 1024,
                     Codec::Pcma => (magnitude / 16).max(16) + 8,
+                    Codec::G722 => unreachable!("G.722 has no per-sample helpers"),
                 };
                 assert!(
                     error <= bound,
@@ -398,7 +558,11 @@ mod tests {
         assert_eq!(Codec::Pcmu.clock_rate(), 8000);
         assert_eq!(Codec::Pcma.name(), "PCMA");
         assert_eq!(Codec::from_static_payload_type(8), Some(Codec::Pcma));
+        assert_eq!(Codec::from_static_payload_type(9), Some(Codec::G722));
         assert_eq!(Codec::from_static_payload_type(18), None);
+        assert_eq!(Codec::G722.clock_rate(), 8000);
+        assert_eq!(Codec::G722.sample_rate(), 16000);
+        assert_eq!(Codec::from_name("g722"), Some(Codec::G722));
         assert_eq!(Codec::from_name("pcmu"), Some(Codec::Pcmu));
         assert_eq!(Codec::from_name("G729"), None);
     }

@@ -65,29 +65,65 @@
 //! ```
 //!
 //! Received datagrams go to [`MediaSession::handle_rtp`], which validates
-//! and counts them; [`MediaSession::stats`] reports the counters.
+//! and counts them, reports DTMF ([`MediaEvent::Dtmf`]) and feeds the
+//! jitter buffer; [`MediaSession::stats`] reports the counters.
+//!
+//! The full loop of a shell that uses everything:
+//!
+//! 1. on an RTP datagram: [`MediaSession::handle_rtp`] (and, when
+//!    bridged, [`Bridge::relay_rtp`]); on an RTCP datagram:
+//!    [`MediaSession::handle_rtcp`];
+//! 2. on the timer: [`Bridge::transfer_frames`] if bridged, then
+//!    [`MediaSession::handle_timeout`] until `None`, then
+//!    [`MediaSession::poll_rtcp`] (with the NTP wallclock);
+//! 3. drain [`MediaSession::poll_event`], and if used
+//!    [`MediaSession::poll_received_frame`] and
+//!    [`MediaSession::poll_recorded_frame`];
+//! 4. sleep until [`MediaSession::poll_timeout`].
 //!
 //! # Modules
 //!
-//! - [`codec`]: G.711 μ-law and A-law (ITU-T G.711).
+//! - [`codec`]: G.711 μ-law and A-law (ITU-T G.711), and the [`Codec`]
+//!   enumeration including G.722.
+//! - [`g722`]: ITU-T G.722 64 kbit/s encoder and decoder.
 //! - [`rtp`]: RTP fixed header writing and parsing (RFC 3550 §5.1).
+//! - [`rtcp`]: RTCP reports, parsing and writing (RFC 3550 §6).
 //! - [`sdp`]: SDP offer parsing, codec negotiation and answer rendering
 //!   (RFC 4566, RFC 3264).
-//! - [`session`]: the paced sender, [`MediaSession`].
+//! - [`telephone_event`]: RFC 4733 DTMF events.
+//! - [`dtmf_detector`]: in-band DTMF detection (Goertzel, ITU-T Q.24).
+//! - [`jitter`]: the adaptive jitter buffer.
+//! - [`session`]: one RTP leg, [`MediaSession`].
+//! - [`bridge`]: two legs of a bridged call, [`Bridge`].
 
+pub mod bridge;
 pub mod codec;
+pub mod dtmf_detector;
+pub(crate) mod frames;
+pub mod g722;
+pub mod jitter;
+pub(crate) mod resample;
+pub mod rtcp;
 pub mod rtp;
 pub mod sdp;
 pub mod session;
+pub mod telephone_event;
 
+pub use bridge::{Bridge, BridgeMode, BridgeStatistics, MAXIMUM_RELAYED_PACKET_SIZE};
 pub use codec::Codec;
+pub use dtmf_detector::{DetectedDigit, DtmfDetector};
+pub use g722::{G722Decoder, G722Encoder};
+pub use jitter::{InsertOutcome, JitterBuffer, JitterStatistics, ReceivedFrameKind};
+pub use rtcp::{MAXIMUM_RTCP_PACKET_SIZE, ReportBlock, RtcpError, RtcpPacket, SenderInfo};
 pub use rtp::{RTP_HEADER_SIZE, RtpError, RtpHeader, RtpPacket};
 pub use sdp::{
     AnswerParams, AudioDescription, Direction, FormatParameters, Negotiated, RtpMap, SdpError,
     SessionOffer, TransportProtocol, negotiate, parse_offer, render_answer,
 };
 pub use session::{
-    FRAME_DURATION, MAXIMUM_CATCH_UP_TICKS, MAXIMUM_PACKET_SIZE, MediaEvent, MediaSession,
-    PLAYOUT_QUEUE_CAPACITY, PlayoutError, PlayoutId, SAMPLES_PER_FRAME, SessionConfig,
-    SessionStatistics,
+    DEFAULT_RTCP_INTERVAL, FRAME_DURATION, MAXIMUM_CATCH_UP_TICKS, MAXIMUM_PACKET_SIZE, MediaEvent,
+    MediaSession, PLAYOUT_QUEUE_CAPACITY, PlayoutError, PlayoutId, QualityStatistics,
+    RECEIVED_FRAME_CAPACITY, RECORDED_FRAME_CAPACITY, ReceivedFrame, RecordedFrame,
+    RecordingChannels, SAMPLES_PER_FRAME, SessionConfig, SessionOptions, SessionStatistics,
 };
+pub use telephone_event::{DtmfError, TelephoneEvent, TelephoneEventError};

@@ -478,9 +478,10 @@ pub struct Negotiated {
 ///
 /// Walks the offer's payload types in the offer's order and takes the first
 /// codec that is in `preferences` (which therefore only says what we
-/// accept). Payload types 0 and 8 are recognised without `a=rtpmap`
-/// (RFC 3551 §6); any payload type with an `a=rtpmap` is matched by
-/// encoding name (case-insensitively) and an 8000 Hz mono clock.
+/// accept). Payload types 0, 8 and 9 (G.722) are recognised without
+/// `a=rtpmap` (RFC 3551 §6); any payload type with an `a=rtpmap` is matched
+/// by encoding name (case-insensitively) and an 8000 Hz mono clock
+/// (`G722/8000`, RFC 3551 §4.5.2; `G722/16000` is tolerated).
 ///
 /// Returns [`SdpError::NoCommonCodec`] when nothing matches (the caller
 /// answers 488), and [`SdpError::UnsupportedTransport`] for anything but
@@ -498,6 +499,14 @@ pub fn negotiate(offer: &SessionOffer, preferences: &[Codec]) -> Result<Negotiat
         .find_map(|&payload_type| {
             let codec = match audio.rtp_map(payload_type) {
                 Some(map) if is_mono_8000(map) => Codec::from_name(&map.encoding_name),
+                // RFC 3551 §4.5.2: G.722's RTP clock is 8000 although it
+                // samples at 16 kHz; some peers write the sampling rate.
+                Some(map)
+                    if map.clock_rate == 16000
+                        && Codec::from_name(&map.encoding_name) == Some(Codec::G722) =>
+                {
+                    Some(Codec::G722)
+                }
                 Some(_) => None,
                 None => Codec::from_static_payload_type(payload_type),
             }?;
@@ -766,6 +775,50 @@ mod tests {
             Some("203.0.113.20:4000".parse().expect("literal"))
         );
         assert_eq!(negotiated.ptime_ms, 20);
+    }
+
+    #[test]
+    fn g722_is_chosen_when_offered_first_and_preferred() {
+        let offer = parse_offer(
+            "v=0\r\nc=IN IP4 10.0.0.1\r\nm=audio 4000 RTP/AVP 9 0 8 101\r\n\
+             a=rtpmap:9 G722/8000\r\na=rtpmap:101 telephone-event/8000\r\n",
+        )
+        .expect("parses");
+        let preferred = [Codec::G722, Codec::Pcmu, Codec::Pcma];
+        let negotiated = negotiate(&offer, &preferred).expect("negotiates");
+        assert_eq!(
+            (negotiated.codec, negotiated.payload_type),
+            (Codec::G722, 9)
+        );
+        // Without G.722 among ours, the next offered codec wins.
+        let negotiated = negotiate(&offer, &BOTH).expect("negotiates");
+        assert_eq!(negotiated.codec, Codec::Pcmu);
+        // The carrier offers PCMA first: offer order wins.
+        let carrier = parse_offer(CARRIER_OFFER).expect("parses");
+        assert_eq!(
+            negotiate(&carrier, &preferred).expect("negotiates").codec,
+            Codec::Pcma
+        );
+        // Static payload type 9 needs no rtpmap; G722/16000 is tolerated.
+        for text in [
+            "v=0\nc=IN IP4 10.0.0.1\nm=audio 4000 RTP/AVP 9\n",
+            "v=0\nc=IN IP4 10.0.0.1\nm=audio 4000 RTP/AVP 9\na=rtpmap:9 G722/16000\n",
+        ] {
+            let offer = parse_offer(text).expect("parses");
+            assert_eq!(
+                negotiate(&offer, &preferred).expect("negotiates").codec,
+                Codec::G722
+            );
+        }
+        let params = AnswerParams::for_negotiated(
+            &negotiate(&offer, &preferred).expect("negotiates"),
+            SocketAddr::new(IpAddr::V4(Ipv4Addr::new(10, 0, 0, 9)), 4002),
+            1,
+            1,
+        );
+        let answer = render_answer(&params);
+        assert!(answer.contains("\r\nm=audio 4002 RTP/AVP 9 101\r\n"));
+        assert!(answer.contains("\r\na=rtpmap:9 G722/8000\r\n"));
     }
 
     #[test]

@@ -1,5 +1,7 @@
-//! One RTP leg: paced sending of queued audio clips (or silence) and
-//! receive counters.
+//! One RTP leg: paced sending of queued audio clips, DTMF or silence;
+//! reception through a jitter buffer; telephone-events and in-band DTMF;
+//! RTCP reports; a media-inactivity timer; a recording tap; and the hooks
+//! [`Bridge`](crate::bridge::Bridge) uses to join two legs.
 //!
 //! See the crate documentation for the driving loop.
 
@@ -10,9 +12,20 @@ use std::time::{Duration, Instant};
 
 use thiserror::Error;
 
-use crate::codec::Codec;
+use crate::bridge::BridgeMode;
+use crate::codec::{Codec, FrameEncoder};
+use crate::dtmf_detector::{DtmfDetector, write_tone_frame};
+use crate::frames::FrameRing;
+use crate::jitter::{
+    JitterBuffer, JitterStatistics, ReceivedFrameKind, arrival_units, units_to_duration,
+};
+use crate::rtcp::{self, MAXIMUM_RTCP_PACKET_SIZE, ReportBlock, RtcpError, RtcpPacket, SenderInfo};
 use crate::rtp::{self, RTP_HEADER_SIZE, RtpError, RtpHeader};
 use crate::sdp::Negotiated;
+use crate::telephone_event::{
+    self, DtmfError, DtmfOutput, DtmfSender, KeyPress, TELEPHONE_EVENT_PAYLOAD_SIZE,
+    TelephoneEventReceiver, event_to_digit,
+};
 
 /// Samples per packet: 20 ms at 8 kHz (RFC 3551 §4.5: G.711 default ptime).
 pub const SAMPLES_PER_FRAME: usize = 160;
@@ -22,7 +35,7 @@ pub const FRAME_DURATION: Duration = Duration::from_millis(FRAME_MILLISECONDS);
 
 /// Bytes of an outgoing packet: 12-byte header plus one byte per sample.
 /// Buffers passed to [`MediaSession::handle_timeout`] must be at least
-/// this long.
+/// this long. (A 20 ms G.722 frame is also 160 bytes.)
 pub const MAXIMUM_PACKET_SIZE: usize = RTP_HEADER_SIZE + SAMPLES_PER_FRAME;
 
 /// How many clips [`MediaSession::push_playout`] accepts before refusing.
@@ -32,7 +45,21 @@ pub const PLAYOUT_QUEUE_CAPACITY: usize = 16;
 /// caller is late; beyond this it skips ahead instead (200 ms).
 pub const MAXIMUM_CATCH_UP_TICKS: u64 = 10;
 
+/// Received frames kept for [`MediaSession::poll_received_frame`]; older
+/// ones are overwritten (320 ms).
+pub const RECEIVED_FRAME_CAPACITY: usize = 16;
+
+/// Recorded frames kept for [`MediaSession::poll_recorded_frame`]; older
+/// ones are overwritten (320 ms).
+pub const RECORDED_FRAME_CAPACITY: usize = 16;
+
+/// Default interval between two RTCP reports (RFC 3550 §6.2 suggests 5 s
+/// as the minimum).
+pub const DEFAULT_RTCP_INTERVAL: Duration = Duration::from_secs(5);
+
 const FRAME_MILLISECONDS: u64 = 20;
+/// Bridged frames waiting to be sent, at most (80 ms of latency).
+const BRIDGED_FRAME_CAPACITY: usize = 4;
 
 /// Identifies a clip given to [`MediaSession::push_playout`]; chosen by
 /// the caller and echoed in [`MediaEvent`]s.
@@ -55,6 +82,18 @@ pub enum MediaEvent {
     /// The clip was dropped by [`MediaSession::cancel_playout`], before or
     /// during playback.
     PlayoutCancelled(PlayoutId),
+    /// The caller pressed a key: reported once per key press, from RFC 4733
+    /// telephone-events when negotiated, else from in-band tones.
+    Dtmf {
+        /// `0`–`9`, `*`, `#`, `A`–`D`.
+        digit: char,
+        /// How long the key was held, as reported by the sender (RFC 4733)
+        /// or measured (in-band, a multiple of 20 ms).
+        duration_ms: u32,
+    },
+    /// No RTP arrived for the configured media timeout
+    /// ([`SessionOptions::media_timeout`]). Emitted once.
+    RtpTimeout,
 }
 
 /// Why a clip was not queued. The caller's fault.
@@ -76,8 +115,9 @@ pub struct SessionConfig {
     pub codec: Codec,
     /// Payload type of outgoing packets, and of incoming audio.
     pub payload_type: u8,
-    /// Payload type of incoming RFC 4733 `telephone-event` packets, if
-    /// negotiated.
+    /// Payload type of RFC 4733 `telephone-event` packets in both
+    /// directions, if negotiated. When `None`, DTMF is detected in and
+    /// sent as in-band tones.
     pub telephone_event_pt: Option<u8>,
     /// Our synchronisation source; should be random (RFC 3550 §8.1).
     pub ssrc: u32,
@@ -107,11 +147,53 @@ impl SessionConfig {
     }
 }
 
+/// Optional behaviour of a [`MediaSession`], for
+/// [`MediaSession::with_options`]. (Separate from [`SessionConfig`] so
+/// that code building a `SessionConfig` literal keeps compiling.)
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SessionOptions {
+    /// Emit [`MediaEvent::RtpTimeout`] when no RTP arrived for this long
+    /// (counted from the session's creation, which is the answer, or from
+    /// the latest packet). `None`: never.
+    pub media_timeout: Option<Duration>,
+    /// Time between RTCP reports from [`MediaSession::poll_rtcp`]; the
+    /// first is due one interval after creation.
+    pub rtcp_interval: Duration,
+}
+
+impl Default for SessionOptions {
+    fn default() -> Self {
+        Self {
+            media_timeout: None,
+            rtcp_interval: DEFAULT_RTCP_INTERVAL,
+        }
+    }
+}
+
+impl SessionOptions {
+    /// These options with a media timeout.
+    pub fn with_media_timeout(self, timeout: Duration) -> Self {
+        Self {
+            media_timeout: Some(timeout),
+            ..self
+        }
+    }
+
+    /// These options with another RTCP interval.
+    pub fn with_rtcp_interval(self, interval: Duration) -> Self {
+        Self {
+            rtcp_interval: interval,
+            ..self
+        }
+    }
+}
+
 /// Counters of a [`MediaSession`]. Byte counts are payload octets, without
 /// header and padding, as in RTCP sender reports (RFC 3550 §6.4.1).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct SessionStatistics {
-    /// RTP packets built by [`MediaSession::handle_timeout`].
+    /// RTP packets built by [`MediaSession::handle_timeout`] (and relayed
+    /// by a [`Bridge`](crate::bridge::Bridge)).
     pub packets_sent: u64,
     /// Payload bytes of those packets.
     pub payload_bytes_sent: u64,
@@ -136,6 +218,80 @@ pub struct SessionStatistics {
     pub first_received_at: Option<Instant>,
     /// When the latest audio or telephone-event packet arrived.
     pub last_received_at: Option<Instant>,
+}
+
+/// Reception quality and RTCP counters, from [`MediaSession::quality`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct QualityStatistics {
+    /// SSRC of the audio source being received.
+    pub remote_ssrc: Option<u32>,
+    /// Packets expected from it (RFC 3550 §A.3).
+    pub packets_expected: u64,
+    /// Packets lost so far (RFC 3550 §A.3; negative with duplicates).
+    pub packets_lost: i64,
+    /// Fraction lost over the last report interval, out of 256.
+    pub fraction_lost: u8,
+    /// Our interarrival jitter estimate (RFC 3550 §6.4.1).
+    pub jitter: Duration,
+    /// Fraction lost the peer reported about our stream, out of 256.
+    pub remote_fraction_lost: Option<u8>,
+    /// Cumulative loss the peer reported about our stream.
+    pub remote_packets_lost: Option<i32>,
+    /// Jitter the peer reported about our stream.
+    pub remote_jitter: Option<Duration>,
+    /// Round-trip time from the peer's report blocks (RFC 3550 §6.4.1),
+    /// once it has echoed one of our sender reports.
+    pub round_trip_time: Option<Duration>,
+    /// RTCP compound packets built by [`MediaSession::poll_rtcp`].
+    pub rtcp_packets_sent: u64,
+    /// Valid RTCP datagrams handled.
+    pub rtcp_packets_received: u64,
+    /// RTCP datagrams rejected as malformed.
+    pub rtcp_malformed_packets: u64,
+}
+
+/// Channel layout of the recording tap.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub enum RecordingChannels {
+    /// One channel: both directions mixed (summed, saturating).
+    #[default]
+    Mono,
+    /// Two interleaved channels: the caller's audio (received) first/left,
+    /// ours (sent) second/right.
+    Stereo,
+}
+
+impl RecordingChannels {
+    /// Number of channels.
+    pub const fn count(self) -> usize {
+        match self {
+            Self::Mono => 1,
+            Self::Stereo => 2,
+        }
+    }
+}
+
+/// 20 ms of recorded audio, 8 kHz, from [`MediaSession::poll_recorded_frame`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RecordedFrame<'session> {
+    /// Layout of `samples`.
+    pub channels: RecordingChannels,
+    /// 160 samples (mono) or 160 interleaved pairs (stereo).
+    pub samples: &'session [i16],
+    /// The tick this frame belongs to.
+    pub recorded_at: Instant,
+}
+
+/// 20 ms of decoded received audio, 8 kHz, from
+/// [`MediaSession::poll_received_frame`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ReceivedFrame<'session> {
+    /// The samples.
+    pub samples: &'session [i16; SAMPLES_PER_FRAME],
+    /// Received audio, concealment or silence.
+    pub kind: ReceivedFrameKind,
+    /// The playout tick this frame belongs to.
+    pub played_at: Instant,
 }
 
 /// Where the sender is relative to talkspurts (RFC 3551 §4.1), deciding
@@ -176,18 +332,87 @@ struct Clip {
     progress: ClipProgress,
 }
 
-/// The send side of one RTP leg plus receive counters, as a sans-IO state
-/// machine.
+/// State of the media-inactivity timer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum InactivityTimer {
+    Disabled,
+    Armed { timeout: Duration },
+    Fired,
+}
+
+/// How a [`Bridge`](crate::bridge::Bridge) uses this session's send path.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Attachment {
+    /// Not bridged: ticks send our own audio or silence.
+    Alone,
+    /// Packets of the other leg are relayed; ticks send only our own
+    /// clips or DTMF. `segment` maps the other leg's numbering to ours.
+    Relay { segment: Option<RelaySegment> },
+    /// Ticks send the other leg's decoded frames, re-encoded.
+    Transcode,
+}
+
+/// Offsets from a relayed source's sequence and timestamp space to ours,
+/// fixed from the first packet relayed after our own media.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct RelaySegment {
+    source_ssrc: u32,
+    sequence_offset: u16,
+    timestamp_offset: u32,
+    first_sequence: u16,
+}
+
+/// Tag of a received frame in the ring.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct ReceivedTag {
+    kind: ReceivedFrameKind,
+    tick: u64,
+}
+
+impl Default for ReceivedTag {
+    fn default() -> Self {
+        Self {
+            kind: ReceivedFrameKind::Silence,
+            tick: 0,
+        }
+    }
+}
+
+/// Tag of a recorded frame in the ring.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+struct RecordedTag {
+    channels: RecordingChannels,
+    tick: u64,
+}
+
+/// What the peer last told us in RTCP.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+struct RemoteRtcp {
+    /// Middle of the NTP timestamp of its last SR, and when it arrived.
+    last_sender_report: Option<(u32, Instant)>,
+    /// Its last report block about us.
+    report: Option<ReportBlock>,
+    round_trip_time: Option<Duration>,
+}
+
+/// One RTP leg as a sans-IO state machine: the paced send side, the
+/// receive side (jitter buffer, DTMF), RTCP and the recording tap.
+///
+/// # Sending
 ///
 /// Packets are sent on an absolute 20 ms schedule: tick `n` is due at
 /// `start + n × 20 ms`, so lateness never accumulates as drift. Tick `n`
 /// carries RTP timestamp `initial_timestamp + 160 n`; sequence numbers
 /// increase by one per packet actually sent.
 ///
-/// Each tick sends the next frame of the first queued clip, or encoded
-/// silence when nothing is queued. Sending silence rather than nothing
-/// keeps NAT bindings and the peer's jitter buffer alive and lets
-/// receivers detect a dead leg by absence of packets.
+/// Each tick sends, in order of precedence: the current DTMF digit
+/// ([`send_dtmf`](Self::send_dtmf): RFC 4733 packets, or in-band tones
+/// when no telephone-event was negotiated; queued clips pause meanwhile),
+/// the next frame of the first queued clip, bridged audio (see
+/// [`Bridge`](crate::bridge::Bridge)), or encoded silence. Sending
+/// silence rather than nothing keeps NAT bindings and the peer's jitter
+/// buffer alive and lets receivers detect a dead leg by absence of
+/// packets.
 ///
 /// If the caller is more than [`MAXIMUM_CATCH_UP_TICKS`] ticks late, the
 /// missed ticks are skipped rather than sent in a burst: the schedule and
@@ -195,9 +420,22 @@ struct Clip {
 /// not (there is no loss, just a gap in time), the next packet carries
 /// the marker bit, and queued audio is not consumed by the skipped ticks
 /// (the clip resumes where it stopped).
-#[derive(Debug)]
+///
+/// # Receiving
+///
+/// [`handle_rtp`](Self::handle_rtp) counts packets, reports RFC 4733
+/// telephone-events as [`MediaEvent::Dtmf`] and stores audio in a
+/// [`JitterBuffer`]. On every tick (whether reached through
+/// [`handle_timeout`](Self::handle_timeout) or
+/// [`poll_received_frame`](Self::poll_received_frame)) one 20 ms frame is
+/// pulled from it: it is scanned for in-band DTMF when no
+/// telephone-event was negotiated, fed to the recording tap, and kept for
+/// [`poll_received_frame`](Self::poll_received_frame) (the last
+/// [`RECEIVED_FRAME_CAPACITY`] frames; callers that do not need them may
+/// ignore them).
 pub struct MediaSession {
     config: SessionConfig,
+    options: SessionOptions,
     start: Instant,
     next_tick: u64,
     next_sequence: u16,
@@ -205,13 +443,59 @@ pub struct MediaSession {
     playout: VecDeque<Clip>,
     events: VecDeque<MediaEvent>,
     statistics: SessionStatistics,
+    encoder: FrameEncoder,
+    dtmf_sender: DtmfSender,
+    telephone_events: TelephoneEventReceiver,
+    in_band_detector: Option<DtmfDetector>,
+    jitter_buffer: JitterBuffer,
+    next_receive_tick: u64,
+    received: FrameRing<SAMPLES_PER_FRAME, ReceivedTag>,
+    latest_received: [i16; SAMPLES_PER_FRAME],
+    latest_received_tick: Option<u64>,
+    reception: rtcp::ReceptionStatistics,
+    next_rtcp_at: Instant,
+    ntp_reference: Option<(Instant, u64)>,
+    remote_rtcp: RemoteRtcp,
+    quality: QualityStatistics,
+    inactivity: InactivityTimer,
+    recording: Option<RecordingChannels>,
+    recorded: FrameRing<{ 2 * SAMPLES_PER_FRAME }, RecordedTag>,
+    attachment: Attachment,
+    bridged: FrameRing<SAMPLES_PER_FRAME, ()>,
+}
+
+impl fmt::Debug for MediaSession {
+    fn fmt(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
+        formatter
+            .debug_struct("MediaSession")
+            .field("config", &self.config)
+            .field("options", &self.options)
+            .field("next_tick", &self.next_tick)
+            .field("queued_clips", &self.playout.len())
+            .field("queued_digits", &self.dtmf_sender.queued())
+            .field("statistics", &self.statistics)
+            .field("quality", &self.quality)
+            .field("jitter_buffer", &self.jitter_buffer)
+            .field("recording", &self.recording)
+            .field("attachment", &self.attachment)
+            .finish_non_exhaustive()
+    }
 }
 
 impl MediaSession {
-    /// Creates a session whose first tick is due at `now`.
+    /// Creates a session whose first tick is due at `now`, with default
+    /// [`SessionOptions`].
     pub fn new(config: SessionConfig, now: Instant) -> Self {
+        Self::with_options(config, SessionOptions::default(), now)
+    }
+
+    /// Creates a session whose first tick is due at `now`. Allocates all
+    /// its buffers here; the per-packet paths then allocate nothing.
+    pub fn with_options(config: SessionConfig, options: SessionOptions, now: Instant) -> Self {
+        let in_band = config.telephone_event_pt.is_none();
         Self {
             config,
+            options,
             start: now,
             next_tick: 0,
             next_sequence: config.initial_sequence,
@@ -221,6 +505,28 @@ impl MediaSession {
             // twice over avoids reallocation in normal use.
             events: VecDeque::with_capacity(4 * PLAYOUT_QUEUE_CAPACITY),
             statistics: SessionStatistics::default(),
+            encoder: FrameEncoder::new(config.codec),
+            dtmf_sender: DtmfSender::new(in_band),
+            telephone_events: TelephoneEventReceiver::new(),
+            in_band_detector: in_band.then(DtmfDetector::new),
+            jitter_buffer: JitterBuffer::new(config.codec),
+            next_receive_tick: 0,
+            received: FrameRing::new(RECEIVED_FRAME_CAPACITY),
+            latest_received: [0; SAMPLES_PER_FRAME],
+            latest_received_tick: None,
+            reception: rtcp::ReceptionStatistics::default(),
+            next_rtcp_at: now + options.rtcp_interval,
+            ntp_reference: None,
+            remote_rtcp: RemoteRtcp::default(),
+            quality: QualityStatistics::default(),
+            inactivity: match options.media_timeout {
+                Some(timeout) => InactivityTimer::Armed { timeout },
+                None => InactivityTimer::Disabled,
+            },
+            recording: None,
+            recorded: FrameRing::new(RECORDED_FRAME_CAPACITY),
+            attachment: Attachment::Alone,
+            bridged: FrameRing::new(BRIDGED_FRAME_CAPACITY),
         }
     }
 
@@ -229,20 +535,36 @@ impl MediaSession {
         &self.config
     }
 
-    /// When the next packet is due. Call [`handle_timeout`] at or after
-    /// this instant.
+    /// The options the session was created with (and changed since).
+    pub fn options(&self) -> &SessionOptions {
+        &self.options
+    }
+
+    /// When [`handle_timeout`] should next be called: the next packet, or
+    /// an earlier timer (telephone-event end, media timeout).
     ///
     /// [`handle_timeout`]: Self::handle_timeout
     pub fn poll_timeout(&self) -> Instant {
-        self.tick_instant(self.next_tick)
+        let mut deadline = self.tick_instant(self.next_tick);
+        if let Some(tone_end) = self.telephone_events.deadline() {
+            deadline = deadline.min(tone_end);
+        }
+        if let Some(inactivity) = self.inactivity_deadline() {
+            deadline = deadline.min(inactivity);
+        }
+        deadline
     }
 
     /// Builds the next due packet into `buffer` and returns its length, or
-    /// returns `None` when no tick is due at `now`.
+    /// returns `None` when no tick is due at `now`. Also runs the timers
+    /// (telephone-event end, media timeout), whose events then wait in
+    /// [`poll_event`](Self::poll_event).
     ///
     /// Call repeatedly until it returns `None`: a late caller gets one
     /// packet per missed tick, up to [`MAXIMUM_CATCH_UP_TICKS`]; beyond
-    /// that the missed ticks are skipped (see [`MediaSession`]).
+    /// that the missed ticks are skipped (see [`MediaSession`]). A tick
+    /// that has nothing to send (a relaying bridge and no local media)
+    /// builds no packet.
     ///
     /// # Panics
     ///
@@ -254,19 +576,24 @@ impl MediaSession {
             "packet buffer needs {MAXIMUM_PACKET_SIZE} bytes, got {}",
             buffer.len()
         );
-        let current_tick = self.ticks_elapsed(now)?;
-        if current_tick < self.next_tick {
-            return None;
+        self.run_timers(now);
+        loop {
+            let current_tick = self.ticks_elapsed(now)?;
+            if current_tick < self.next_tick {
+                return None;
+            }
+            let overdue = current_tick - self.next_tick + 1;
+            if overdue > MAXIMUM_CATCH_UP_TICKS {
+                self.statistics.skipped_ticks += current_tick - self.next_tick;
+                self.next_tick = current_tick;
+                self.talkspurt = Talkspurt::Interrupted;
+            }
+            let tick = self.next_tick;
+            self.next_tick += 1;
+            if let Some(length) = self.process_tick(tick, now, buffer) {
+                return Some(length);
+            }
         }
-        let overdue = current_tick - self.next_tick + 1;
-        if overdue > MAXIMUM_CATCH_UP_TICKS {
-            self.statistics.skipped_ticks += current_tick - self.next_tick;
-            self.next_tick = current_tick;
-            self.talkspurt = Talkspurt::Interrupted;
-        }
-        let tick = self.next_tick;
-        self.next_tick += 1;
-        Some(self.build_packet(tick, now, buffer))
     }
 
     /// Queues a clip of 8 kHz mono PCM to play after those already queued.
@@ -301,25 +628,80 @@ impl MediaSession {
         self.playout.len()
     }
 
+    /// Queues DTMF digits (`0`–`9`, `*`, `#`, and `A`–`D`), at most
+    /// [`DTMF_QUEUE_CAPACITY`](crate::telephone_event::DTMF_QUEUE_CAPACITY)
+    /// waiting at once; all or none are queued.
+    ///
+    /// Each digit is sent on the 20 ms clock as a 100 ms RFC 4733 event
+    /// (five packets with growing duration, marker on the first, the end
+    /// packet sent three times, all with the event's start timestamp) on
+    /// our SSRC and sequence space, followed by 60 ms of silence. When no
+    /// telephone-event payload type was negotiated, the digit is sent as
+    /// 100 ms of in-band two-tone audio instead. Queued clips pause (are not
+    /// consumed) until the last digit is done.
+    pub fn send_dtmf(&mut self, digits: &str) -> Result<(), DtmfError> {
+        self.dtmf_sender.enqueue(digits)
+    }
+
+    /// Digits waiting to be sent, not counting the one being sent.
+    pub fn queued_dtmf_digits(&self) -> usize {
+        self.dtmf_sender.queued()
+    }
+
+    /// Drops the digits not yet started; the digit being sent ends
+    /// normally.
+    pub fn cancel_dtmf(&mut self) {
+        self.dtmf_sender.clear();
+    }
+
     /// The next pending event, oldest first. Drain after every input.
     pub fn poll_event(&mut self) -> Option<MediaEvent> {
         self.events.pop_front()
     }
 
-    /// Accounts for one datagram received on the RTP socket.
+    /// Handles one datagram received on the RTP socket.
     ///
-    /// Packets with the negotiated audio or telephone-event payload type
-    /// are counted; valid packets with another payload type are counted
-    /// as unexpected and otherwise ignored. Invalid datagrams are counted
-    /// and their [`RtpError`] returned.
+    /// Packets with the negotiated audio payload type are counted and
+    /// stored in the jitter buffer; telephone-event packets are decoded
+    /// (RFC 4733) and may produce a [`MediaEvent::Dtmf`]; valid packets
+    /// with another payload type are counted as unexpected and otherwise
+    /// ignored. Invalid datagrams are counted and their [`RtpError`]
+    /// returned.
     pub fn handle_rtp(&mut self, now: Instant, packet: &[u8]) -> Result<(), RtpError> {
         let parsed = rtp::parse(packet).inspect_err(|_| self.statistics.malformed_packets += 1)?;
-        let payload_type = parsed.header.payload_type;
-        if payload_type == self.config.payload_type {
+        let header = parsed.header;
+        let arrival = arrival_units(self.start, now);
+        if header.payload_type == self.config.payload_type {
             self.statistics.packets_received += 1;
             self.statistics.payload_bytes_received += parsed.payload.len() as u64;
-        } else if Some(payload_type) == self.config.telephone_event_pt {
+            self.reception.update(
+                header.ssrc,
+                header.sequence,
+                Some((header.timestamp, arrival)),
+            );
+            self.jitter_buffer.insert(
+                now,
+                header.ssrc,
+                header.sequence,
+                header.timestamp,
+                parsed.payload,
+            );
+        } else if Some(header.payload_type) == self.config.telephone_event_pt {
             self.statistics.telephone_event_packets_received += 1;
+            // Telephone-events share the audio stream's sequence space when
+            // they come from the same source; their timestamp is the
+            // event's start, so they do not feed the jitter estimate.
+            if self.reception.source() == Some(header.ssrc) {
+                self.reception.update(header.ssrc, header.sequence, None);
+            }
+            if let Ok(event) = telephone_event::parse(parsed.payload) {
+                let presses =
+                    self.telephone_events
+                        .handle_packet(now, header.ssrc, header.timestamp, &event);
+                for press in presses.into_iter().flatten() {
+                    self.report_key(press);
+                }
+            }
         } else {
             self.statistics.unexpected_payload_type_packets += 1;
             return Ok(());
@@ -334,8 +716,255 @@ impl MediaSession {
         self.statistics
     }
 
+    /// The jitter buffer's counters.
+    pub fn jitter_statistics(&self) -> JitterStatistics {
+        self.jitter_buffer.statistics()
+    }
+
+    /// Reception quality: loss and jitter as we measure them and as the
+    /// peer reports them, and the round-trip time.
+    pub fn quality(&self) -> QualityStatistics {
+        let mut quality = self.quality;
+        quality.remote_ssrc = self.reception.source();
+        quality.packets_expected = self.reception.expected();
+        quality.packets_lost = self.reception.cumulative_lost();
+        quality.fraction_lost = self.reception.fraction_lost();
+        quality.jitter = units_to_duration(u64::from(self.reception.jitter.units()));
+        if let Some(report) = self.remote_rtcp.report {
+            quality.remote_fraction_lost = Some(report.fraction_lost);
+            quality.remote_packets_lost = Some(report.cumulative_lost);
+            quality.remote_jitter = Some(units_to_duration(u64::from(report.jitter)));
+        }
+        quality.round_trip_time = self.remote_rtcp.round_trip_time;
+        quality
+    }
+
+    /// Changes the media timeout; `Some` re-arms it even if it fired.
+    pub fn set_media_timeout(&mut self, timeout: Option<Duration>) {
+        self.options.media_timeout = timeout;
+        self.inactivity = match timeout {
+            Some(timeout) => InactivityTimer::Armed { timeout },
+            None => InactivityTimer::Disabled,
+        };
+    }
+
+    /// The oldest decoded 20 ms frame of received audio not yet taken,
+    /// processing the receive ticks due at `now` first.
+    ///
+    /// Frames come out on the playout clock, one per 20 ms tick, from the
+    /// jitter buffer (reordered, concealed, delay-adapted); the
+    /// [`RECEIVED_FRAME_CAPACITY`] newest are kept. For G.722 the audio has
+    /// been decimated to 8 kHz.
+    pub fn poll_received_frame(&mut self, now: Instant) -> Option<ReceivedFrame<'_>> {
+        if let Some(tick) = self.ticks_elapsed(now) {
+            self.advance_receive(tick);
+        }
+        let start = self.start;
+        let (samples, tag) = self.received.pop()?;
+        Some(ReceivedFrame {
+            samples,
+            kind: tag.kind,
+            played_at: instant_of_tick(start, tag.tick),
+        })
+    }
+
+    /// Turns the recording tap on (with the given layout) or off. While
+    /// on, every tick records 20 ms: the received frame and the audio we
+    /// sent (clips, in-band tones, bridged audio; silence during
+    /// telephone-events), 8 kHz, for
+    /// [`poll_recorded_frame`](Self::poll_recorded_frame).
+    pub fn set_recording(&mut self, channels: Option<RecordingChannels>) {
+        self.recording = channels;
+        if channels.is_none() {
+            self.recorded.clear();
+        }
+    }
+
+    /// The oldest recorded frame not yet taken; the
+    /// [`RECORDED_FRAME_CAPACITY`] newest are kept. Drain after
+    /// [`handle_timeout`](Self::handle_timeout).
+    pub fn poll_recorded_frame(&mut self) -> Option<RecordedFrame<'_>> {
+        let start = self.start;
+        let (samples, tag) = self.recorded.pop()?;
+        let length = SAMPLES_PER_FRAME * tag.channels.count();
+        Some(RecordedFrame {
+            channels: tag.channels,
+            samples: &samples[..length],
+            recorded_at: instant_of_tick(start, tag.tick),
+        })
+    }
+
+    /// Builds an RTCP compound packet (SR when we have sent RTP, else RR;
+    /// then SDES CNAME) into `buffer` when a report is due at `now`, and
+    /// returns its length (RFC 3550 §6.1, §6.4). `ntp` is the wallclock
+    /// at `now` in NTP format, read by the caller (the core reads no
+    /// clock); it also anchors round-trip-time measurement.
+    ///
+    /// Reports are due every [`SessionOptions::rtcp_interval`]; call this
+    /// whenever [`handle_timeout`](Self::handle_timeout) runs.
+    ///
+    /// # Panics
+    ///
+    /// Panics if `buffer` is shorter than [`MAXIMUM_RTCP_PACKET_SIZE`].
+    pub fn poll_rtcp(&mut self, now: Instant, ntp: u64, buffer: &mut [u8]) -> Option<usize> {
+        assert!(
+            buffer.len() >= MAXIMUM_RTCP_PACKET_SIZE,
+            "RTCP buffer needs {MAXIMUM_RTCP_PACKET_SIZE} bytes, got {}",
+            buffer.len()
+        );
+        self.ntp_reference = Some((now, ntp));
+        if now < self.next_rtcp_at {
+            return None;
+        }
+        self.next_rtcp_at += self.options.rtcp_interval;
+        if self.next_rtcp_at <= now {
+            self.next_rtcp_at = now + self.options.rtcp_interval;
+        }
+        Some(self.write_report(now, ntp, buffer))
+    }
+
+    /// Builds a final RTCP compound packet ending with BYE (RFC 3550 §6.6)
+    /// into `buffer`, for when the call ends; returns its length.
+    ///
+    /// # Panics
+    ///
+    /// Panics if `buffer` is shorter than [`MAXIMUM_RTCP_PACKET_SIZE`].
+    pub fn write_rtcp_goodbye(&mut self, now: Instant, ntp: u64, buffer: &mut [u8]) -> usize {
+        assert!(
+            buffer.len() >= MAXIMUM_RTCP_PACKET_SIZE,
+            "RTCP buffer needs {MAXIMUM_RTCP_PACKET_SIZE} bytes, got {}",
+            buffer.len()
+        );
+        self.ntp_reference = Some((now, ntp));
+        let length = self.write_report(now, ntp, buffer);
+        length + rtcp::write_goodbye(&mut buffer[length..], self.config.ssrc)
+    }
+
+    /// Handles one datagram received on the RTCP socket: remembers the
+    /// peer's sender reports (for LSR/DLSR) and its report blocks about
+    /// our stream (loss, jitter, round-trip time). SDES, BYE and other
+    /// packet types are accepted and ignored. Packets before a malformed
+    /// one in a compound are still used.
+    pub fn handle_rtcp(&mut self, now: Instant, packet: &[u8]) -> Result<(), RtcpError> {
+        if packet.is_empty() {
+            self.quality.rtcp_malformed_packets += 1;
+            return Err(RtcpError::TooShort { length: 0 });
+        }
+        for item in rtcp::parse_compound(packet) {
+            let item = item.inspect_err(|_| self.quality.rtcp_malformed_packets += 1)?;
+            match item {
+                RtcpPacket::SenderReport { sender, blocks, .. } => {
+                    self.remote_rtcp.last_sender_report =
+                        Some((rtcp::ntp_middle(sender.ntp_timestamp), now));
+                    for block in blocks {
+                        self.apply_report_block(now, &block);
+                    }
+                }
+                RtcpPacket::ReceiverReport { blocks, .. } => {
+                    for block in blocks {
+                        self.apply_report_block(now, &block);
+                    }
+                }
+                RtcpPacket::SourceDescription { .. }
+                | RtcpPacket::Goodbye { .. }
+                | RtcpPacket::Other { .. } => {}
+            }
+        }
+        self.quality.rtcp_packets_received += 1;
+        Ok(())
+    }
+
+    fn apply_report_block(&mut self, now: Instant, block: &ReportBlock) {
+        if block.ssrc != self.config.ssrc {
+            return;
+        }
+        self.remote_rtcp.report = Some(*block);
+        // RFC 3550 §6.4.1: RTT = A - LSR - DLSR, in 1/65536 s, where A is
+        // the arrival time in the same middle-32-bit NTP format.
+        if block.last_sender_report == 0 {
+            return;
+        }
+        let Some((reference, reference_ntp)) = self.ntp_reference else {
+            return;
+        };
+        let arrival_ntp = if now >= reference {
+            reference_ntp.wrapping_add(duration_to_ntp(now - reference))
+        } else {
+            reference_ntp.wrapping_sub(duration_to_ntp(reference - now))
+        };
+        let round_trip = rtcp::ntp_middle(arrival_ntp)
+            .wrapping_sub(block.last_sender_report)
+            .wrapping_sub(block.delay_since_last_sender_report);
+        // A "negative" result means clocks or reports are inconsistent.
+        if round_trip < 1 << 31 {
+            let microseconds = u64::from(round_trip) * 1_000_000 / 65536;
+            self.remote_rtcp.round_trip_time = Some(Duration::from_micros(microseconds));
+        }
+    }
+
+    fn write_report(&mut self, now: Instant, ntp: u64, buffer: &mut [u8]) -> usize {
+        let (last_sender_report, delay) = match self.remote_rtcp.last_sender_report {
+            Some((middle, arrived)) => {
+                let waited = now.saturating_duration_since(arrived);
+                (middle, rtcp::ntp_middle(duration_to_ntp(waited)))
+            }
+            None => (0, 0),
+        };
+        let block = self.reception.report_block(last_sender_report, delay);
+        let blocks = block.as_slice();
+        let mut length = if self.statistics.packets_sent > 0 {
+            let elapsed = arrival_units(self.start, now);
+            let sender = SenderInfo {
+                ntp_timestamp: ntp,
+                rtp_timestamp: self.config.initial_timestamp.wrapping_add(elapsed),
+                packet_count: self.statistics.packets_sent as u32,
+                octet_count: self.statistics.payload_bytes_sent as u32,
+            };
+            rtcp::write_sender_report(buffer, self.config.ssrc, &sender, blocks)
+        } else {
+            rtcp::write_receiver_report(buffer, self.config.ssrc, blocks)
+        };
+        length += rtcp::write_source_description(
+            &mut buffer[length..],
+            self.config.ssrc,
+            &canonical_name(self.config.ssrc),
+        );
+        self.quality.rtcp_packets_sent += 1;
+        length
+    }
+
+    fn report_key(&mut self, press: KeyPress) {
+        self.events.push_back(MediaEvent::Dtmf {
+            digit: press.digit,
+            duration_ms: press.duration_ms,
+        });
+    }
+
+    fn inactivity_deadline(&self) -> Option<Instant> {
+        match self.inactivity {
+            InactivityTimer::Armed { timeout } => {
+                let since = self.statistics.last_received_at.unwrap_or(self.start);
+                Some(since.max(self.start) + timeout)
+            }
+            InactivityTimer::Disabled | InactivityTimer::Fired => None,
+        }
+    }
+
+    fn run_timers(&mut self, now: Instant) {
+        if let Some(press) = self.telephone_events.handle_timeout(now) {
+            self.report_key(press);
+        }
+        if self
+            .inactivity_deadline()
+            .is_some_and(|deadline| now >= deadline)
+        {
+            self.inactivity = InactivityTimer::Fired;
+            self.events.push_back(MediaEvent::RtpTimeout);
+        }
+    }
+
     fn tick_instant(&self, tick: u64) -> Instant {
-        self.start + Duration::from_millis(FRAME_MILLISECONDS.saturating_mul(tick))
+        instant_of_tick(self.start, tick)
     }
 
     /// Index of the latest tick due at `now`, or `None` before the start.
@@ -345,8 +974,136 @@ impl MediaSession {
         Some(u64::try_from(ticks).unwrap_or(u64::MAX))
     }
 
-    fn build_packet(&mut self, tick: u64, now: Instant, buffer: &mut [u8]) -> usize {
-        let content = self.fill_frame(&mut buffer[RTP_HEADER_SIZE..MAXIMUM_PACKET_SIZE]);
+    /// Pulls received frames from the jitter buffer for every receive tick
+    /// up to `tick`, skipping ahead like the send side when far behind.
+    fn advance_receive(&mut self, tick: u64) {
+        if tick < self.next_receive_tick {
+            return;
+        }
+        let overdue = tick - self.next_receive_tick + 1;
+        if overdue > MAXIMUM_CATCH_UP_TICKS {
+            self.jitter_buffer.skip(tick - self.next_receive_tick);
+            self.next_receive_tick = tick;
+        }
+        while self.next_receive_tick <= tick {
+            let receive_tick = self.next_receive_tick;
+            self.next_receive_tick += 1;
+            let mut samples = [0i16; SAMPLES_PER_FRAME];
+            let kind = self.jitter_buffer.pull(&mut samples);
+            if let Some(detector) = &mut self.in_band_detector {
+                let events = &mut self.events;
+                detector.process(&samples, |found| {
+                    events.push_back(MediaEvent::Dtmf {
+                        digit: found.digit,
+                        duration_ms: found.duration_ms,
+                    });
+                });
+            }
+            *self.received.push(ReceivedTag {
+                kind,
+                tick: receive_tick,
+            }) = samples;
+            self.latest_received = samples;
+            self.latest_received_tick = Some(receive_tick);
+        }
+    }
+
+    /// Everything one tick does: receive side, then the packet to send,
+    /// then the recording tap.
+    fn process_tick(&mut self, tick: u64, now: Instant, buffer: &mut [u8]) -> Option<usize> {
+        self.advance_receive(tick);
+        let mut sent = [0i16; SAMPLES_PER_FRAME];
+        let bridged = match self.bridged.pop() {
+            Some((frame, ())) => {
+                sent = *frame;
+                true
+            }
+            None => false,
+        };
+        let timestamp = self.tick_timestamp(tick);
+        let length = match self.dtmf_sender.next_tick(tick) {
+            DtmfOutput::Event {
+                event,
+                marker,
+                timestamp_tick,
+            } => {
+                sent = [0; SAMPLES_PER_FRAME];
+                self.leave_relay_segment();
+                RtpHeader {
+                    payload_type: self.config.telephone_event_pt.unwrap_or_default(),
+                    marker,
+                    sequence: self.next_sequence,
+                    timestamp: self.tick_timestamp(timestamp_tick),
+                    ssrc: self.config.ssrc,
+                }
+                .write_into(buffer);
+                event.write_into(&mut buffer[RTP_HEADER_SIZE..]);
+                // Audio after the event starts a new talkspurt.
+                self.talkspurt = Talkspurt::Idle;
+                Some(self.finish_packet(now, TELEPHONE_EVENT_PAYLOAD_SIZE))
+            }
+            DtmfOutput::Tone { event, tone_tick } => {
+                self.leave_relay_segment();
+                let digit = event_to_digit(event).unwrap_or_default();
+                write_tone_frame(digit, tone_tick, &mut sent);
+                Some(self.write_audio(now, timestamp, &sent, FrameContent::Audio, buffer))
+            }
+            DtmfOutput::Gap => {
+                self.leave_relay_segment();
+                sent = [0; SAMPLES_PER_FRAME];
+                Some(self.write_audio(now, timestamp, &sent, FrameContent::Silence, buffer))
+            }
+            DtmfOutput::Idle => {
+                if self.next_clip_frame(&mut sent) {
+                    self.leave_relay_segment();
+                    Some(self.write_audio(now, timestamp, &sent, FrameContent::Audio, buffer))
+                } else {
+                    match self.attachment {
+                        // The other leg's packets are relayed as they come.
+                        Attachment::Relay { .. } => None,
+                        Attachment::Transcode if bridged => Some(self.write_audio(
+                            now,
+                            timestamp,
+                            &sent,
+                            FrameContent::Audio,
+                            buffer,
+                        )),
+                        Attachment::Alone | Attachment::Transcode => {
+                            sent = [0; SAMPLES_PER_FRAME];
+                            Some(self.write_audio(
+                                now,
+                                timestamp,
+                                &sent,
+                                FrameContent::Silence,
+                                buffer,
+                            ))
+                        }
+                    }
+                }
+            }
+        };
+        self.record(tick, &sent);
+        length
+    }
+
+    /// RFC 3550 §5.1: the timestamp follows the sampling clock, so it is
+    /// derived from the tick, not from the packets sent; truncating the
+    /// tick to 32 bits is exact modulo 2^32.
+    fn tick_timestamp(&self, tick: u64) -> u32 {
+        self.config
+            .initial_timestamp
+            .wrapping_add((tick as u32).wrapping_mul(SAMPLES_PER_FRAME as u32))
+    }
+
+    /// Encodes one audio frame as the next packet.
+    fn write_audio(
+        &mut self,
+        now: Instant,
+        timestamp: u32,
+        samples: &[i16; SAMPLES_PER_FRAME],
+        content: FrameContent,
+        buffer: &mut [u8],
+    ) -> usize {
         // RFC 3551 §4.1: mark the first packet of a talkspurt.
         let marker = match (self.talkspurt, content) {
             (Talkspurt::NotStarted | Talkspurt::Interrupted, _) => true,
@@ -358,13 +1115,8 @@ impl MediaSession {
             FrameContent::Audio => Talkspurt::Talking,
             FrameContent::Silence => Talkspurt::Idle,
         };
-        // RFC 3550 §5.1: the timestamp follows the sampling clock, so it is
-        // derived from the tick, not from the packets sent; truncating the
-        // tick to 32 bits is exact modulo 2^32.
-        let timestamp = self
-            .config
-            .initial_timestamp
-            .wrapping_add((tick as u32).wrapping_mul(SAMPLES_PER_FRAME as u32));
+        self.encoder
+            .encode_frame(samples, &mut buffer[RTP_HEADER_SIZE..MAXIMUM_PACKET_SIZE]);
         RtpHeader {
             payload_type: self.config.payload_type,
             marker,
@@ -373,19 +1125,22 @@ impl MediaSession {
             ssrc: self.config.ssrc,
         }
         .write_into(buffer);
-        self.next_sequence = self.next_sequence.wrapping_add(1);
-
-        self.statistics.packets_sent += 1;
-        self.statistics.payload_bytes_sent += SAMPLES_PER_FRAME as u64;
-        self.statistics.first_sent_at.get_or_insert(now);
-        self.statistics.last_sent_at = Some(now);
-        MAXIMUM_PACKET_SIZE
+        self.finish_packet(now, SAMPLES_PER_FRAME)
     }
 
-    /// Encodes the next frame of queued audio, or silence, into `payload`
-    /// (exactly [`SAMPLES_PER_FRAME`] bytes), emitting playout events.
-    fn fill_frame(&mut self, payload: &mut [u8]) -> FrameContent {
-        let codec = self.config.codec;
+    /// Counts a packet written with `next_sequence` and advances it.
+    fn finish_packet(&mut self, now: Instant, payload_length: usize) -> usize {
+        self.next_sequence = self.next_sequence.wrapping_add(1);
+        self.statistics.packets_sent += 1;
+        self.statistics.payload_bytes_sent += payload_length as u64;
+        self.statistics.first_sent_at.get_or_insert(now);
+        self.statistics.last_sent_at = Some(now);
+        RTP_HEADER_SIZE + payload_length
+    }
+
+    /// Copies the next frame of queued audio into `samples` (zero-padded),
+    /// emitting playout events; `false` when nothing is queued.
+    fn next_clip_frame(&mut self, samples: &mut [i16; SAMPLES_PER_FRAME]) -> bool {
         while let Some(clip) = self.playout.front_mut() {
             let position = match clip.progress {
                 ClipProgress::Queued => {
@@ -402,8 +1157,8 @@ impl MediaSession {
                 self.playout.pop_front();
                 continue;
             }
-            codec.encode_into(&remaining[..count], payload);
-            payload[count..].fill(codec.silence());
+            samples[..count].copy_from_slice(&remaining[..count]);
+            samples[count..].fill(0);
             if count == remaining.len() {
                 self.events.push_back(MediaEvent::PlayoutFinished(clip.id));
                 self.playout.pop_front();
@@ -412,11 +1167,151 @@ impl MediaSession {
                     position: position + count,
                 };
             }
-            return FrameContent::Audio;
+            return true;
         }
-        payload.fill(codec.silence());
-        FrameContent::Silence
+        false
     }
+
+    /// Feeds the recording tap with tick `tick`.
+    fn record(&mut self, tick: u64, sent: &[i16; SAMPLES_PER_FRAME]) {
+        let Some(channels) = self.recording else {
+            return;
+        };
+        let received = if self.latest_received_tick == Some(tick) {
+            self.latest_received
+        } else {
+            [0; SAMPLES_PER_FRAME]
+        };
+        let frame = self.recorded.push(RecordedTag { channels, tick });
+        match channels {
+            RecordingChannels::Mono => {
+                for ((output, caller), ours) in frame.iter_mut().zip(received).zip(sent) {
+                    *output = caller.saturating_add(*ours);
+                }
+            }
+            RecordingChannels::Stereo => {
+                for ((pair, caller), ours) in frame.chunks_exact_mut(2).zip(received).zip(sent) {
+                    pair[0] = caller;
+                    pair[1] = *ours;
+                }
+            }
+        }
+    }
+
+    /// Our own media interrupts relaying: the next relayed packet starts
+    /// a new segment (new offsets, marker bit).
+    fn leave_relay_segment(&mut self) {
+        if let Attachment::Relay { segment } = &mut self.attachment {
+            *segment = None;
+        }
+    }
+
+    /// Joins or leaves a bridge.
+    pub(crate) fn set_bridge_mode(&mut self, mode: Option<BridgeMode>) {
+        self.attachment = match mode {
+            None => Attachment::Alone,
+            Some(BridgeMode::Relay) => Attachment::Relay { segment: None },
+            Some(BridgeMode::Transcode) => Attachment::Transcode,
+        };
+        self.bridged.clear();
+    }
+
+    /// Queues a decoded frame of the other leg: sent on the next tick in
+    /// transcode mode, and in any mode recorded as the audio we sent.
+    pub(crate) fn push_bridged_frame(&mut self, samples: &[i16; SAMPLES_PER_FRAME]) {
+        *self.bridged.push(()) = *samples;
+    }
+
+    /// Relays an audio packet of the other leg (same codec) as ours:
+    /// payload unchanged, header rewritten into our SSRC, sequence and
+    /// timestamp space (RFC 3550 §7.1 translator behaviour, but with our
+    /// SSRC). Returns the packet length in `output`, or `None` when the
+    /// packet is not relayed (our own clip or DTMF has the floor, it is
+    /// older than the current segment, or `output` is too small).
+    pub(crate) fn relay_packet(
+        &mut self,
+        now: Instant,
+        header: &RtpHeader,
+        payload: &[u8],
+        output: &mut [u8],
+    ) -> Option<usize> {
+        let Attachment::Relay { segment } = self.attachment else {
+            return None;
+        };
+        if !self.playout.is_empty() || self.dtmf_sender.is_busy() {
+            return None;
+        }
+        let length = RTP_HEADER_SIZE + payload.len();
+        if output.len() < length {
+            return None;
+        }
+        let (segment, starts) = match segment {
+            Some(segment) if segment.source_ssrc == header.ssrc => (segment, false),
+            _ => {
+                let clock = self
+                    .config
+                    .initial_timestamp
+                    .wrapping_add(arrival_units(self.start, now));
+                let segment = RelaySegment {
+                    source_ssrc: header.ssrc,
+                    sequence_offset: self.next_sequence.wrapping_sub(header.sequence),
+                    timestamp_offset: clock.wrapping_sub(header.timestamp),
+                    first_sequence: self.next_sequence,
+                };
+                (segment, true)
+            }
+        };
+        let sequence = header.sequence.wrapping_add(segment.sequence_offset);
+        if (sequence.wrapping_sub(segment.first_sequence) as i16) < 0 {
+            return None;
+        }
+        self.attachment = Attachment::Relay {
+            segment: Some(segment),
+        };
+        RtpHeader {
+            payload_type: self.config.payload_type,
+            marker: header.marker || starts,
+            sequence,
+            timestamp: header.timestamp.wrapping_add(segment.timestamp_offset),
+            ssrc: self.config.ssrc,
+        }
+        .write_into(output);
+        output[RTP_HEADER_SIZE..length].copy_from_slice(payload);
+        let following = sequence.wrapping_add(1);
+        if (following.wrapping_sub(self.next_sequence) as i16) > 0 {
+            self.next_sequence = following;
+        }
+        // Our own next packet follows a gap in timing: mark it.
+        self.talkspurt = Talkspurt::Interrupted;
+        self.statistics.packets_sent += 1;
+        self.statistics.payload_bytes_sent += payload.len() as u64;
+        self.statistics.first_sent_at.get_or_insert(now);
+        self.statistics.last_sent_at = Some(now);
+        Some(length)
+    }
+}
+
+/// When tick `tick` of a session started at `start` is due.
+fn instant_of_tick(start: Instant, tick: u64) -> Instant {
+    start + Duration::from_millis(FRAME_MILLISECONDS.saturating_mul(tick))
+}
+
+/// Converts a duration to 32.32 fixed-point NTP units.
+fn duration_to_ntp(duration: Duration) -> u64 {
+    let seconds = duration.as_secs() << 32;
+    let fraction = (u64::from(duration.subsec_nanos()) << 32) / 1_000_000_000;
+    seconds.wrapping_add(fraction)
+}
+
+/// Our RTCP CNAME (RFC 3550 §6.5.1): derived from the SSRC, since the
+/// core knows no host name; unique per session as the SSRC is random.
+fn canonical_name(ssrc: u32) -> [u8; 16] {
+    let mut name = *b"warbler-00000000";
+    for (index, byte) in name[8..].iter_mut().enumerate() {
+        let nibble = (ssrc >> (28 - 4 * index)) & 0xF;
+        *byte = b"0123456789abcdef"[nibble as usize];
+    }
+    name
 }
 
 #[cfg(test)]
