@@ -3,14 +3,15 @@
 
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 
 use rsipstack::EndpointBuilder;
 use rsipstack::dialog::dialog_layer::DialogLayer;
+use rsipstack::sip::SipMessage;
 use rsipstack::sip::prelude::HeadersExt;
 use rsipstack::sip::{Header, HostWithPort, Method, Param, Request, Scheme, StatusCode, Uri};
-use rsipstack::transaction::endpoint::EndpointInnerRef;
+use rsipstack::transaction::endpoint::{EndpointInnerRef, MessageInspector};
 use rsipstack::transaction::{Transaction, TransactionReceiver};
 use rsipstack::transport::tcp::TcpConnection;
 use rsipstack::transport::udp::{UdpConnection, UdpInner};
@@ -21,8 +22,10 @@ use tokio_util::sync::CancellationToken;
 use tracing::{debug, warn};
 
 use crate::error::SipError;
+use crate::in_dialog::ALLOWED_METHODS;
 use crate::inbound::{InboundLeg, IncomingCall, Transport};
-use crate::invite::summarize_invite;
+use crate::invite::{required_extensions, summarize_invite};
+use crate::outbound::{OutboundLeg, OutboundRequest};
 
 /// How many new calls may wait for the application before INVITEs get 503.
 const INCOMING_CALL_CAPACITY: usize = 256;
@@ -31,8 +34,13 @@ const INCOMING_CALL_CAPACITY: usize = 256;
 /// descriptors) so that it does not spin.
 const ACCEPT_ERROR_PAUSE: Duration = Duration::from_millis(100);
 
-/// Methods we answer, for the Allow header (RFC 3261 §20.5).
-const ALLOWED_METHODS: &str = "INVITE, ACK, CANCEL, BYE, OPTIONS";
+/// What a draining endpoint asks callers to wait before they retry, in
+/// seconds (RFC 3261 §20.33, §21.5.4).
+const DRAIN_RETRY_AFTER: &str = "30";
+
+/// Seconds a peer waits before it retries an UPDATE sent before our answer
+/// (RFC 3311 §5.2 asks for a Retry-After; the answer usually comes sooner).
+const EARLY_UPDATE_RETRY_AFTER: &str = "2";
 
 /// Configuration of the SIP endpoint.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -65,14 +73,21 @@ pub(crate) struct EndpointShared {
     pub(crate) local_addr: SocketAddr,
     /// Where we can be reached, for Contact headers (RFC 3261 §8.1.1.8).
     advertised: HostWithPort,
-    pub(crate) dialog_layer: DialogLayer,
+    pub(crate) dialog_layer: Arc<DialogLayer>,
     pub(crate) cancel: CancellationToken,
     overload_rejections: AtomicU64,
+    /// Set by [`SipEndpoint::drain`]: new INVITEs get 503.
+    draining: AtomicBool,
 }
 
 impl EndpointShared {
+    /// Where we can be reached: host and port of our Via, Contact and From.
+    pub(crate) fn advertised(&self) -> &HostWithPort {
+        &self.advertised
+    }
+
     /// Our Contact URI for a dialog on `transport` (RFC 3261 §12.1.1, §19.1.1).
-    fn contact(&self, transport: Transport) -> Uri {
+    pub(crate) fn contact(&self, transport: Transport) -> Uri {
         let params = match transport {
             Transport::Udp => Vec::new(),
             Transport::Tcp => vec![Param::Transport(rsipstack::sip::Transport::Tcp)],
@@ -153,6 +168,7 @@ impl SipEndpoint {
         transport_layer.add_transport(udp.into());
         let endpoint = EndpointBuilder::new()
             .with_user_agent(&config.user_agent)
+            .with_inspector(Box::new(WireFixes))
             .with_cancel_token(stack_cancel.clone())
             .with_transport_layer(transport_layer)
             .build();
@@ -165,9 +181,10 @@ impl SipEndpoint {
         let shared = Arc::new(EndpointShared {
             local_addr,
             advertised: advertised.clone(),
-            dialog_layer: DialogLayer::new(endpoint_inner.clone()),
+            dialog_layer: Arc::new(DialogLayer::new(endpoint_inner.clone())),
             cancel: stack_cancel.clone(),
             overload_rejections: AtomicU64::new(0),
+            draining: AtomicBool::new(false),
         });
         let (calls_sender, calls) = mpsc::channel(capacity);
 
@@ -204,6 +221,80 @@ impl SipEndpoint {
     pub fn overload_rejections(&self) -> u64 {
         self.shared.overload_rejections.load(Ordering::Relaxed)
     }
+
+    /// Places an outbound call (RFC 3261 §13.2): sends the INVITE to
+    /// `request.trunk` and returns the leg that reports its progress. The
+    /// INVITE runs in the background; [`OutboundLeg::next_event`] tells how it
+    /// goes. A 401 or 407 challenge is answered once with
+    /// `request.credentials` (RFC 3261 §22.2-3).
+    ///
+    /// # Errors
+    ///
+    /// [`SipError::Draining`] once [`drain`](Self::drain) was called or the
+    /// endpoint is shutting down; [`SipError::InvalidTarget`],
+    /// [`SipError::InvalidFromUser`], [`SipError::InvalidHeader`] and
+    /// [`SipError::EmptyOffer`] for a request that cannot be sent;
+    /// [`SipError::DialFailed`] when the stack cannot build the INVITE.
+    pub async fn dial(&self, request: OutboundRequest) -> Result<OutboundLeg, SipError> {
+        if self.is_draining() || self.shared.cancel.is_cancelled() {
+            return Err(SipError::Draining);
+        }
+        OutboundLeg::dial(self.shared.clone(), request)
+    }
+
+    /// Starts draining for a graceful shutdown: from now on new INVITEs are
+    /// answered `503 Service Unavailable` with `Retry-After: 30` (RFC 3261
+    /// §21.5.4, §20.33) and never handed to the application, and
+    /// [`dial`](Self::dial) refuses new calls. Existing dialogs keep working:
+    /// their legs can still hang up, and in-dialog requests are answered.
+    /// Draining cannot be undone; it affects every clone of this handle.
+    pub fn drain(&self) {
+        self.shared.draining.store(true, Ordering::Relaxed);
+    }
+
+    /// Whether [`drain`](Self::drain) was called.
+    #[must_use]
+    pub fn is_draining(&self) -> bool {
+        self.shared.draining.load(Ordering::Relaxed)
+    }
+}
+
+/// Corrects what the stack writes wrongly, just before a message is sent.
+struct WireFixes;
+
+impl MessageInspector for WireFixes {
+    fn before_send(&self, message: SipMessage, _destination: Option<&SipAddr>) -> SipMessage {
+        match message {
+            SipMessage::Request(mut request) => {
+                for header in request.headers.iter_mut() {
+                    match header {
+                        Header::Authorization(value) => {
+                            *value = unquote_qop(value.value()).into();
+                        }
+                        Header::ProxyAuthorization(value) => {
+                            *value = unquote_qop(value.value()).into();
+                        }
+                        _ => {}
+                    }
+                }
+                SipMessage::Request(request)
+            }
+            response @ SipMessage::Response(_) => response,
+        }
+    }
+
+    fn after_received(&self, message: SipMessage, _source: Option<&SipAddr>) -> SipMessage {
+        message
+    }
+}
+
+/// RFC 3261 §25.1 (`message-qop = "qop" EQUAL qop-value`) and RFC 2617
+/// §3.2.2: in credentials the qop value is a token, while the stack quotes
+/// it like in a challenge.
+fn unquote_qop(credentials: &str) -> String {
+    credentials
+        .replace("qop=\"auth-int\"", "qop=auth-int")
+        .replace("qop=\"auth\"", "qop=auth")
 }
 
 /// Accepts TCP connections and hands them to the stack's transport layer.
@@ -265,6 +356,29 @@ fn route(
 ) {
     let method = transaction.original.method;
     let in_dialog = has_to_tag(&transaction.original);
+    if method == Method::Invite && !in_dialog && shared.draining.load(Ordering::Relaxed) {
+        // RFC 3261 §21.5.4: we are going down; try again later (or elsewhere).
+        debug!("draining: answering a new INVITE 503");
+        let retry_after = Header::RetryAfter(DRAIN_RETRY_AFTER.into());
+        spawn_final_response(
+            shared,
+            transaction,
+            StatusCode::ServiceUnavailable,
+            vec![retry_after],
+        );
+        return;
+    }
+    if !matches!(method, Method::Ack | Method::Cancel) {
+        // RFC 3261 §8.2.2.3: we support no extension, so any Require is
+        // refused with 420 naming the option tags (ACK and CANCEL excepted).
+        let unsupported = required_extensions(&transaction.original);
+        if !unsupported.is_empty() {
+            debug!(%method, ?unsupported, "answering a request that requires extensions 420");
+            let header = Header::Unsupported(unsupported.join(", ").into());
+            spawn_final_response(shared, transaction, StatusCode::BadExtension, vec![header]);
+            return;
+        }
+    }
     match method {
         // RFC 3261 §12.1: an INVITE without To tag creates a dialog.
         Method::Invite if !in_dialog => offer_call(shared, calls, transaction),
@@ -272,6 +386,11 @@ fn route(
         // ACKs to their INVITE transactions and drops the others.
         Method::Ack => {}
         _ => match shared.dialog_layer.match_dialog(&transaction) {
+            // The stack answers nothing but BYE and PRACK before a dialog is
+            // confirmed.
+            Some(dialog) if !dialog.state().is_confirmed() && is_early_answered(method) => {
+                answer_early_request(shared, transaction, method);
+            }
             Some(mut dialog) => {
                 let cancel = shared.cancel.clone();
                 tokio::spawn(async move {
@@ -303,6 +422,44 @@ fn route(
             ),
         },
     }
+}
+
+/// In-dialog methods the facade answers itself while the dialog is early
+/// (before the 2xx and its ACK).
+fn is_early_answered(method: Method) -> bool {
+    matches!(
+        method,
+        Method::Options
+            | Method::Update
+            | Method::Info
+            | Method::Message
+            | Method::Notify
+            | Method::Refer
+            | Method::Publish
+            | Method::Subscribe
+    )
+}
+
+/// Answers an in-dialog request that arrived before the dialog was confirmed.
+fn answer_early_request(shared: &Arc<EndpointShared>, transaction: Transaction, method: Method) {
+    let (status, headers) = match method {
+        // RFC 3261 §11.2.
+        Method::Options => (StatusCode::OK, vec![Header::Allow(ALLOWED_METHODS.into())]),
+        // RFC 3311 §5.2: the INVITE's offer is not answered yet (we send no
+        // reliable provisional responses), so an UPDATE gets 500 with a
+        // Retry-After.
+        Method::Update => (
+            StatusCode::ServerInternalError,
+            vec![Header::RetryAfter(EARLY_UPDATE_RETRY_AFTER.into())],
+        ),
+        // RFC 3261 §21.5.2: not handled before the answer.
+        _ => (
+            StatusCode::NotImplemented,
+            vec![Header::Allow(ALLOWED_METHODS.into())],
+        ),
+    };
+    debug!(%method, %status, "answering a request in an early dialog");
+    spawn_final_response(shared, transaction, status, headers);
 }
 
 /// Creates the server dialog of a new INVITE and hands the call to the application.
@@ -450,6 +607,19 @@ mod tests {
     use super::*;
     use crate::test_support::{RawPeer, free_port_endpoint, status_of};
 
+    #[test]
+    fn qop_in_credentials_is_a_token() {
+        assert_eq!(
+            unquote_qop("Digest username=\"u\", qop=\"auth\", nc=00000001"),
+            "Digest username=\"u\", qop=auth, nc=00000001"
+        );
+        assert_eq!(
+            unquote_qop("Digest qop=\"auth-int\""),
+            "Digest qop=auth-int"
+        );
+        assert_eq!(unquote_qop("Digest qop=auth"), "Digest qop=auth");
+    }
+
     const WAIT: Duration = Duration::from_secs(5);
 
     #[tokio::test]
@@ -460,7 +630,7 @@ mod tests {
         let response = peer.final_response(WAIT).await;
         assert_eq!(status_of(&response), 200, "{response}");
         assert!(
-            response.contains("Allow: INVITE, ACK, CANCEL, BYE, OPTIONS"),
+            response.contains("Allow: INVITE, ACK, CANCEL, BYE, OPTIONS, UPDATE, INFO"),
             "{response}"
         );
     }

@@ -12,6 +12,7 @@ use tracing::debug;
 
 use crate::endpoint::EndpointShared;
 use crate::error::SipError;
+use crate::in_dialog::{DialogContext, InDialogEvent, ReofferSlot, answer_request};
 
 /// How long a hangup waits for the ACK of our 2xx before sending the BYE
 /// anyway: 64*T1 with the default T1 of 500 ms (RFC 3261 §13.3.1.4, §17.1.1.1),
@@ -68,10 +69,29 @@ pub struct IncomingCall {
 }
 
 /// What happened on an inbound leg, as told by [`InboundLeg::next_event`].
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum LegEvent {
     /// The ACK for our 2xx arrived: the dialog is confirmed (RFC 3261 §13.3.1.4).
     Acknowledged,
+    /// The peer sent a new SDP offer in a re-INVITE (RFC 3261 §14.2) or an
+    /// UPDATE (RFC 3311), e.g. to put the call on hold (`a=sendonly` or
+    /// `a=inactive`, RFC 3264 §8.4) or to resume it. Answer it with
+    /// [`InboundLeg::answer_reoffer`] (or refuse it with
+    /// [`InboundLeg::reject_reoffer`]) within 5 seconds; after that the facade
+    /// answers `500` with a Retry-After itself and the session stays as it was.
+    Reoffer {
+        /// The peer's SDP offer.
+        sdp: Vec<u8>,
+    },
+    /// The peer relayed a DTMF digit in an INFO with `Content-Type:
+    /// application/dtmf-relay`; the facade answered it 200.
+    Dtmf {
+        /// `0`-`9`, `*`, `#` or `A`-`D`.
+        digit: char,
+        /// How long the key was pressed, in milliseconds; 0 when the INFO
+        /// does not say.
+        duration_ms: u32,
+    },
     /// The caller sent CANCEL before we answered; the stack answered the CANCEL
     /// 200 and the INVITE 487 (RFC 3261 §9.2). The leg is over.
     Cancelled,
@@ -173,6 +193,10 @@ pub struct InboundLeg {
     dialog: InviteDialog,
     call_id: String,
     stage: Stage,
+    /// A re-offer waiting for the application's answer.
+    reoffer: ReofferSlot,
+    /// Our current SDP: the answer, then each answer to a re-offer.
+    local_sdp: Option<Vec<u8>>,
 }
 
 impl fmt::Debug for InboundLeg {
@@ -204,6 +228,8 @@ impl InboundLeg {
                 state: LegState::Offered,
                 states,
             },
+            reoffer: ReofferSlot::default(),
+            local_sdp: None,
         }
     }
 
@@ -245,10 +271,47 @@ impl InboundLeg {
         self.unanswered_state(LegOperation::Answer)?;
         let content_type = Header::ContentType("application/sdp".into());
         self.dialog
-            .accept(Some(vec![content_type]), Some(sdp))
+            .accept(Some(vec![content_type]), Some(sdp.clone()))
             .map_err(|_| SipError::LegGone)?;
+        self.local_sdp = Some(sdp);
         self.set_state(LegState::Answered);
         Ok(())
+    }
+
+    /// Answers the pending [`LegEvent::Reoffer`] `200 OK` with `sdp` as its
+    /// `application/sdp` body (RFC 3264 §8, e.g. `a=recvonly` to a
+    /// `a=sendonly` hold offer). The stack retransmits the 200 until the
+    /// peer's ACK (RFC 3261 §14.2). `sdp` becomes our current SDP, which the
+    /// facade offers again if the peer sends a re-INVITE without SDP.
+    ///
+    /// # Errors
+    ///
+    /// [`SipError::NoPendingReoffer`] when no re-offer waits for an answer
+    /// (none came, it was answered already, or 5 seconds passed and the
+    /// facade answered it 500), [`SipError::LegGone`] once over.
+    pub async fn answer_reoffer(&mut self, sdp: Vec<u8>) -> Result<(), SipError> {
+        if matches!(self.stage, Stage::Ended) {
+            return Err(SipError::LegGone);
+        }
+        self.reoffer.answer(sdp.clone())?;
+        self.local_sdp = Some(sdp);
+        Ok(())
+    }
+
+    /// Refuses the pending [`LegEvent::Reoffer`] with a final non-2xx
+    /// `status`, typically `488 Not Acceptable Here` (RFC 3261 §14.2): the
+    /// session stays as it was.
+    ///
+    /// # Errors
+    ///
+    /// [`SipError::InvalidRejectStatus`] unless `status` is 300-699,
+    /// [`SipError::NoPendingReoffer`] when no re-offer waits for an answer,
+    /// [`SipError::LegGone`] once over.
+    pub async fn reject_reoffer(&mut self, status: u16) -> Result<(), SipError> {
+        if matches!(self.stage, Stage::Ended) {
+            return Err(SipError::LegGone);
+        }
+        self.reoffer.reject(status)
     }
 
     /// A final non-2xx response, e.g. 404, 486, 488, 503 or 603
@@ -301,6 +364,7 @@ impl InboundLeg {
             // The peer ended it first; next_event tells how.
             return Err(SipError::LegGone);
         }
+        self.reoffer = ReofferSlot::default();
         if let Stage::Live { state, states } = std::mem::replace(&mut self.stage, Stage::Ended) {
             tokio::spawn(hang_up(
                 self.shared.clone(),
@@ -354,23 +418,30 @@ impl InboundLeg {
                 // The dialog goes back to Confirmed after each in-dialog request.
                 _ => None,
             },
-            DialogState::Options(_, _, handle) => {
-                // RFC 3261 §11.2: an OPTIONS inside the dialog (often a keepalive).
-                tokio::spawn(async move {
-                    if handle.reply(StatusCode::OK).await.is_err() {
-                        debug!("in-dialog OPTIONS transaction ended before our 200");
+            request @ (DialogState::Updated(..)
+            | DialogState::Info(..)
+            | DialogState::Options(..)
+            | DialogState::Refer(..)
+            | DialogState::Message(..)
+            | DialogState::Notify(..)
+            | DialogState::Publish(..)) => {
+                let context = DialogContext {
+                    call_id: &self.call_id,
+                    local_sdp: self.local_sdp.as_deref(),
+                    cancel: &self.shared.cancel,
+                };
+                answer_request(request, &mut self.reoffer, &context).map(|event| match event {
+                    InDialogEvent::Reoffer { sdp } => LegEvent::Reoffer { sdp },
+                    InDialogEvent::Dtmf { digit, duration_ms } => {
+                        LegEvent::Dtmf { digit, duration_ms }
                     }
-                });
-                None
+                })
             }
             DialogState::Terminated(_, reason) => {
                 self.end();
                 termination_event(reason)
             }
-            // Echoes of our own responses (Early, WaitAck), and in-dialog
-            // requests the facade does not handle yet (re-INVITE, UPDATE,
-            // INFO, REFER, MESSAGE, NOTIFY): dropping their handle makes the
-            // stack answer 501 Not Implemented.
+            // Echoes of our own responses (Calling, Early, WaitAck).
             other => {
                 debug!(call_id = %self.call_id, state = %other, "dialog state not reported to the leg");
                 None
@@ -406,6 +477,8 @@ impl InboundLeg {
     /// Marks the leg over and forgets its dialog.
     fn end(&mut self) {
         self.stage = Stage::Ended;
+        // A re-offer still waiting is answered 500 at once.
+        self.reoffer = ReofferSlot::default();
         self.shared.dialog_layer.remove_dialog(&self.dialog.id());
     }
 }
@@ -516,18 +589,57 @@ mod tests {
     use std::time::Duration;
 
     use super::*;
+    use crate::in_dialog::REOFFER_ANSWER_WAIT;
     use crate::test_support::{
         RawPeer, free_port_endpoint, header_line, next_call, ok_for, status_of,
     };
 
     const WAIT: Duration = Duration::from_secs(5);
+    /// How long we watch for something that must not happen.
+    const QUIET: Duration = Duration::from_millis(300);
     const ANSWER_SDP: &[u8] =
         b"v=0\r\no=- 2 2 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio 4000 RTP/AVP 0\r\n";
+    const HOLD_OFFER: &str = "v=0\r\no=- 1 2 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\n\
+         m=audio 5000 RTP/AVP 0\r\na=sendonly\r\n";
+    const HOLD_ANSWER: &[u8] =
+        b"v=0\r\no=- 2 3 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\n\
+         m=audio 4000 RTP/AVP 0\r\na=recvonly\r\n";
+    const RESUME_OFFER: &str = "v=0\r\no=- 1 3 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\n\
+         m=audio 5000 RTP/AVP 0\r\na=sendrecv\r\n";
 
     async fn event_within(leg: &mut InboundLeg) -> Option<LegEvent> {
         tokio::time::timeout(WAIT, leg.next_event())
             .await
             .expect("a leg event within the wait")
+    }
+
+    /// An answered and acknowledged call from `peer`; returns the leg and
+    /// the To header line of the dialog.
+    async fn established(
+        peer: &mut RawPeer,
+        calls: &mut tokio::sync::mpsc::Receiver<IncomingCall>,
+        call_id: &str,
+    ) -> (InboundLeg, String) {
+        peer.send(&peer.invite(call_id, true)).await;
+        let mut leg = next_call(calls, WAIT).await.leg;
+        leg.answer(ANSWER_SDP.to_vec()).await.expect("answer");
+        let ok = peer.final_response_with(200, WAIT).await;
+        let to_line = header_line(&ok, "To").to_owned();
+        peer.send(&peer.in_dialog("ACK", call_id, &to_line, 1))
+            .await;
+        assert_eq!(event_within(&mut leg).await, Some(LegEvent::Acknowledged));
+        (leg, to_line)
+    }
+
+    /// The next final response while the leg is polled, which must report
+    /// nothing meanwhile.
+    async fn response_without_event(peer: &mut RawPeer, leg: &mut InboundLeg) -> String {
+        let (response, event) = tokio::join!(
+            peer.final_response(WAIT),
+            tokio::time::timeout(QUIET, leg.next_event())
+        );
+        assert!(event.is_err(), "unexpected leg event {event:?}");
+        response
     }
 
     #[tokio::test]
@@ -718,5 +830,372 @@ mod tests {
             Some(LegEvent::Terminated(TerminationReason::EndpointShutdown))
         );
         assert_eq!(event_within(&mut leg).await, None);
+    }
+
+    #[tokio::test]
+    async fn reinvite_and_update_offers_are_answered_with_the_application_sdp() {
+        let (endpoint, mut calls, _cancel) = free_port_endpoint(4).await;
+        let mut peer = RawPeer::udp(endpoint.local_addr()).await;
+        let (mut leg, to_line) = established(&mut peer, &mut calls, "hold").await;
+
+        // Hold: re-INVITE with a=sendonly (RFC 3264 §8.4).
+        peer.send(&peer.in_dialog_with_body(
+            "INVITE",
+            "hold",
+            &to_line,
+            2,
+            "application/sdp",
+            HOLD_OFFER,
+        ))
+        .await;
+        assert_eq!(
+            event_within(&mut leg).await,
+            Some(LegEvent::Reoffer {
+                sdp: HOLD_OFFER.as_bytes().to_vec()
+            })
+        );
+        leg.answer_reoffer(HOLD_ANSWER.to_vec())
+            .await
+            .expect("answer the re-offer");
+        let ok = peer.final_response_with(200, WAIT).await;
+        assert!(ok.contains("CSeq: 2 INVITE"), "{ok}");
+        assert!(ok.contains("Content-Type: application/sdp"), "{ok}");
+        assert!(ok.ends_with("a=recvonly\r\n"), "{ok}");
+        peer.send(&peer.in_dialog("ACK", "hold", &to_line, 2)).await;
+        assert!(matches!(
+            leg.answer_reoffer(HOLD_ANSWER.to_vec()).await,
+            Err(SipError::NoPendingReoffer)
+        ));
+
+        // Resume with UPDATE (RFC 3311).
+        peer.send(&peer.in_dialog_with_body(
+            "UPDATE",
+            "hold",
+            &to_line,
+            3,
+            "application/sdp",
+            RESUME_OFFER,
+        ))
+        .await;
+        assert_eq!(
+            event_within(&mut leg).await,
+            Some(LegEvent::Reoffer {
+                sdp: RESUME_OFFER.as_bytes().to_vec()
+            })
+        );
+        leg.answer_reoffer(ANSWER_SDP.to_vec())
+            .await
+            .expect("answer the UPDATE");
+        let ok = peer.final_response(WAIT).await;
+        assert_eq!(status_of(&ok), 200, "{ok}");
+        assert!(ok.contains("CSeq: 3 UPDATE"), "{ok}");
+        assert!(ok.ends_with("m=audio 4000 RTP/AVP 0\r\n"), "{ok}");
+
+        // A re-INVITE without SDP gets our current SDP as the offer (RFC 3261 §14.2).
+        peer.send(&peer.in_dialog("INVITE", "hold", &to_line, 4))
+            .await;
+        let ok = response_without_event(&mut peer, &mut leg).await;
+        assert_eq!(status_of(&ok), 200, "{ok}");
+        assert!(ok.ends_with("m=audio 4000 RTP/AVP 0\r\n"), "{ok}");
+        peer.send(&peer.in_dialog("ACK", "hold", &to_line, 4)).await;
+
+        // A re-offer the application refuses: 488, the session stays.
+        peer.send(&peer.in_dialog_with_body(
+            "INVITE",
+            "hold",
+            &to_line,
+            5,
+            "application/sdp",
+            HOLD_OFFER,
+        ))
+        .await;
+        assert!(matches!(
+            event_within(&mut leg).await,
+            Some(LegEvent::Reoffer { .. })
+        ));
+        assert!(matches!(
+            leg.reject_reoffer(200).await,
+            Err(SipError::InvalidRejectStatus { status: 200 })
+        ));
+        leg.reject_reoffer(488).await.expect("reject the re-offer");
+        assert_eq!(status_of(&peer.final_response(WAIT).await), 488);
+        peer.send(&peer.in_dialog("ACK", "hold", &to_line, 5)).await;
+
+        // An UPDATE without SDP only refreshes the dialog.
+        peer.send(&peer.in_dialog("UPDATE", "hold", &to_line, 6))
+            .await;
+        let ok = response_without_event(&mut peer, &mut leg).await;
+        assert_eq!(status_of(&ok), 200, "{ok}");
+        assert!(ok.contains("CSeq: 6 UPDATE"), "{ok}");
+    }
+
+    #[tokio::test]
+    async fn unanswered_and_crossing_reoffers_get_500_with_retry_after() {
+        let (endpoint, mut calls, _cancel) = free_port_endpoint(4).await;
+        let mut peer = RawPeer::udp(endpoint.local_addr()).await;
+        let (mut leg, to_line) = established(&mut peer, &mut calls, "slow").await;
+        peer.send(&peer.in_dialog_with_body(
+            "INVITE",
+            "slow",
+            &to_line,
+            2,
+            "application/sdp",
+            HOLD_OFFER,
+        ))
+        .await;
+        assert!(matches!(
+            event_within(&mut leg).await,
+            Some(LegEvent::Reoffer { .. })
+        ));
+        // RFC 3261 §17.2.1: 100 Trying while the application thinks.
+        assert_eq!(status_of(&peer.response(WAIT).await), 100);
+
+        // A second offer before the first is answered (RFC 3261 §14.2).
+        peer.send(&peer.in_dialog_with_body(
+            "UPDATE",
+            "slow",
+            &to_line,
+            3,
+            "application/sdp",
+            RESUME_OFFER,
+        ))
+        .await;
+        let crossing = response_without_event(&mut peer, &mut leg).await;
+        assert_eq!(status_of(&crossing), 500, "{crossing}");
+        assert!(crossing.contains("CSeq: 3 UPDATE"), "{crossing}");
+        assert!(crossing.contains("Retry-After: "), "{crossing}");
+
+        // Nobody answers the first one in time.
+        let late = tokio::time::timeout(REOFFER_ANSWER_WAIT + WAIT, peer.final_response(WAIT))
+            .await
+            .expect("the facade answers the re-offer itself");
+        assert_eq!(status_of(&late), 500, "{late}");
+        assert!(late.contains("CSeq: 2 INVITE"), "{late}");
+        assert!(late.contains("Retry-After: "), "{late}");
+        assert!(matches!(
+            leg.answer_reoffer(HOLD_ANSWER.to_vec()).await,
+            Err(SipError::NoPendingReoffer)
+        ));
+    }
+
+    #[tokio::test]
+    async fn info_dtmf_relay_is_reported_and_other_info_and_options_answered() {
+        let (endpoint, mut calls, _cancel) = free_port_endpoint(4).await;
+        let mut peer = RawPeer::udp(endpoint.local_addr()).await;
+        let (mut leg, to_line) = established(&mut peer, &mut calls, "info").await;
+
+        peer.send(&peer.in_dialog_with_body(
+            "INFO",
+            "info",
+            &to_line,
+            2,
+            "application/dtmf-relay",
+            "Signal=5\r\nDuration=160\r\n",
+        ))
+        .await;
+        assert_eq!(
+            event_within(&mut leg).await,
+            Some(LegEvent::Dtmf {
+                digit: '5',
+                duration_ms: 160
+            })
+        );
+        let ok = peer.final_response(WAIT).await;
+        assert_eq!(status_of(&ok), 200, "{ok}");
+        assert!(ok.contains("CSeq: 2 INFO"), "{ok}");
+
+        peer.send(&peer.in_dialog_with_body("INFO", "info", &to_line, 3, "text/plain", "hello"))
+            .await;
+        let refused = response_without_event(&mut peer, &mut leg).await;
+        assert_eq!(status_of(&refused), 415, "{refused}");
+        assert!(
+            refused.contains("Accept: application/dtmf-relay"),
+            "{refused}"
+        );
+
+        peer.send(&peer.in_dialog_with_body(
+            "INFO",
+            "info",
+            &to_line,
+            4,
+            "application/dtmf-relay",
+            "Signal=X\r\n",
+        ))
+        .await;
+        assert_eq!(
+            status_of(&response_without_event(&mut peer, &mut leg).await),
+            400
+        );
+
+        peer.send(&peer.in_dialog("OPTIONS", "info", &to_line, 5))
+            .await;
+        let options = response_without_event(&mut peer, &mut leg).await;
+        assert_eq!(status_of(&options), 200, "{options}");
+        assert!(options.contains("Allow: INVITE"), "{options}");
+
+        peer.send(&peer.in_dialog("MESSAGE", "info", &to_line, 6))
+            .await;
+        assert_eq!(
+            status_of(&response_without_event(&mut peer, &mut leg).await),
+            501
+        );
+    }
+
+    #[tokio::test]
+    async fn invite_requiring_an_extension_gets_420_and_never_reaches_the_application() {
+        let (endpoint, mut calls, _cancel) = free_port_endpoint(4).await;
+        let mut peer = RawPeer::udp(endpoint.local_addr()).await;
+        peer.send(&peer.invite_with("needs-100rel", "Require: 100rel, timer\r\n"))
+            .await;
+        let refused = peer.final_response(WAIT).await;
+        assert_eq!(status_of(&refused), 420, "{refused}");
+        assert!(refused.contains("Unsupported: 100rel, timer"), "{refused}");
+        assert!(
+            tokio::time::timeout(QUIET, calls.recv()).await.is_err(),
+            "the INVITE reached the application"
+        );
+        // Supported: 100rel alone is fine (RFC 3262 §3: only Require forces it).
+        peer.send(&peer.invite_with("supports-100rel", "Supported: 100rel\r\n"))
+            .await;
+        assert_eq!(next_call(&mut calls, WAIT).await.call_id, "supports-100rel");
+    }
+
+    #[tokio::test]
+    async fn draining_refuses_new_invites_but_keeps_live_dialogs() {
+        let (endpoint, mut calls, _cancel) = free_port_endpoint(4).await;
+        let mut peer = RawPeer::udp(endpoint.local_addr()).await;
+        let (mut leg, _to_line) = established(&mut peer, &mut calls, "before-drain").await;
+
+        endpoint.drain();
+        assert!(endpoint.is_draining());
+        let mut late_peer = RawPeer::udp(endpoint.local_addr()).await;
+        late_peer.send(&late_peer.invite("after-drain", true)).await;
+        let refused = late_peer.final_response(WAIT).await;
+        assert_eq!(status_of(&refused), 503, "{refused}");
+        assert!(refused.contains("Retry-After: 30"), "{refused}");
+        assert!(
+            tokio::time::timeout(QUIET, calls.recv()).await.is_err(),
+            "the INVITE reached the application"
+        );
+
+        // The live call still ends cleanly.
+        leg.hangup().await.expect("hangup while draining");
+        let bye = peer.request_with_method("BYE", WAIT).await;
+        peer.send(&ok_for(&bye)).await;
+        assert_eq!(event_within(&mut leg).await, None);
+    }
+
+    #[tokio::test]
+    async fn bye_follows_the_record_route_of_the_invite() {
+        let (endpoint, mut calls, _cancel) = free_port_endpoint(4).await;
+        let mut peer = RawPeer::udp(endpoint.local_addr()).await;
+        let mut proxy = RawPeer::udp(endpoint.local_addr()).await;
+        let proxy_addr = proxy.local_addr();
+        let record_route = format!("Record-Route: <sip:{proxy_addr};lr>\r\n");
+        peer.send(&peer.invite_with("routed", &record_route)).await;
+        let mut leg = next_call(&mut calls, WAIT).await.leg;
+        leg.answer(ANSWER_SDP.to_vec()).await.expect("answer");
+        let ok = peer.final_response_with(200, WAIT).await;
+        // RFC 3261 §12.1.1: the 2xx echoes the Record-Route.
+        assert!(
+            ok.contains(&format!("Record-Route: <sip:{proxy_addr};lr>")),
+            "{ok}"
+        );
+        let to_line = header_line(&ok, "To").to_owned();
+        peer.send(&peer.in_dialog("ACK", "routed", &to_line, 1))
+            .await;
+        assert_eq!(event_within(&mut leg).await, Some(LegEvent::Acknowledged));
+
+        // A re-INVITE relayed by the proxy (its Via on top of the caller's):
+        // the answer goes back to the proxy (RFC 3261 §18.2.2) with both Vias.
+        let peer_addr = peer.local_addr();
+        let caller_uri = format!("<sip:alice@{peer_addr}>");
+        let as_caller =
+            |request: String| request.replace(&format!("<sip:alice@{proxy_addr}>"), &caller_uri);
+        let relayed = as_caller(proxy.in_dialog_with_body(
+            "INVITE",
+            "routed",
+            &to_line,
+            2,
+            "application/sdp",
+            HOLD_OFFER,
+        ))
+        .replacen(
+            "\r\nFrom:",
+            &format!("\r\nVia: SIP/2.0/UDP {peer_addr};branch=z9hG4bK-caller-2\r\nFrom:"),
+            1,
+        );
+        proxy.send(&relayed).await;
+        assert!(matches!(
+            event_within(&mut leg).await,
+            Some(LegEvent::Reoffer { .. })
+        ));
+        leg.answer_reoffer(HOLD_ANSWER.to_vec())
+            .await
+            .expect("answer the re-offer");
+        let held = proxy.final_response_with(200, WAIT).await;
+        let proxy_via = format!("Via: SIP/2.0/UDP {proxy_addr};branch=z9hG4bK-routed-INVITE-2");
+        let caller_via = format!("Via: SIP/2.0/UDP {peer_addr};branch=z9hG4bK-caller-2");
+        assert!(held.contains(&proxy_via), "{held}");
+        assert!(held.contains(&caller_via), "{held}");
+        proxy
+            .send(&as_caller(proxy.in_dialog("ACK", "routed", &to_line, 2)))
+            .await;
+
+        leg.hangup().await.expect("hangup");
+        // RFC 3261 §12.2.1.1: the BYE goes to the first route (the proxy)
+        // with a Route header, the Request-URI being the remote target.
+        let bye = proxy.request_with_method("BYE", WAIT).await;
+        assert!(
+            bye.starts_with(&format!("BYE sip:alice@{peer_addr} SIP/2.0")),
+            "{bye}"
+        );
+        assert!(
+            bye.contains(&format!("Route: <sip:{proxy_addr};lr>")),
+            "{bye}"
+        );
+        proxy.send(&ok_for(&bye)).await;
+        peer.assert_silent(QUIET).await;
+    }
+
+    #[tokio::test]
+    async fn requests_in_an_early_dialog_are_answered_by_the_facade() {
+        let (endpoint, mut calls, _cancel) = free_port_endpoint(4).await;
+        let mut peer = RawPeer::udp(endpoint.local_addr()).await;
+        peer.send(&peer.invite("early", true)).await;
+        let mut leg = next_call(&mut calls, WAIT).await.leg;
+        leg.ringing().await.expect("ringing");
+        let ringing = peer.final_response_with(180, WAIT).await;
+        let to_line = header_line(&ringing, "To").to_owned();
+
+        peer.send(&peer.in_dialog_with_body(
+            "UPDATE",
+            "early",
+            &to_line,
+            2,
+            "application/sdp",
+            HOLD_OFFER,
+        ))
+        .await;
+        let update = response_without_event(&mut peer, &mut leg).await;
+        assert_eq!(status_of(&update), 500, "{update}");
+        assert!(update.contains("Retry-After: 2"), "{update}");
+
+        peer.send(&peer.in_dialog("OPTIONS", "early", &to_line, 3))
+            .await;
+        assert_eq!(
+            status_of(&response_without_event(&mut peer, &mut leg).await),
+            200
+        );
+        peer.send(&peer.in_dialog("INFO", "early", &to_line, 4))
+            .await;
+        assert_eq!(
+            status_of(&response_without_event(&mut peer, &mut leg).await),
+            501
+        );
+
+        // The call goes on.
+        leg.answer(ANSWER_SDP.to_vec()).await.expect("answer");
+        peer.final_response_with(200, WAIT).await;
     }
 }

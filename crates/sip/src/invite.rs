@@ -3,7 +3,7 @@
 //! This is the edge where rsipstack's request type is turned into Warbler's own
 //! strings and bytes; nothing past this module looks at SIP headers of the INVITE.
 
-use rsipstack::sip::{Header, Request, prelude::HeadersExt};
+use rsipstack::sip::{Header, Headers, Request, prelude::HeadersExt};
 
 /// The caller-visible facts of an initial INVITE (RFC 3261 §8.1.1, §13.2.1).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -78,16 +78,38 @@ fn uri_user(uri: &rsipstack::sip::Uri) -> String {
         .unwrap_or_default()
 }
 
-/// Whether the Content-Type is `application/sdp`; media types compare
+/// Whether the Content-Type is `application/sdp` (see [`has_media_type`]).
+pub(crate) fn has_sdp_body(request: &Request) -> bool {
+    has_media_type(&request.headers, "application/sdp")
+}
+
+/// Whether the Content-Type names `media_type`; media types compare
 /// case-insensitively and parameters are ignored (RFC 3261 §20.15, RFC 2045 §5.1).
-fn has_sdp_body(request: &Request) -> bool {
-    request.headers.iter().any(|header| match header {
+pub(crate) fn has_media_type(headers: &Headers, media_type: &str) -> bool {
+    headers.iter().any(|header| match header {
         Header::ContentType(content_type) => {
-            let media_type = content_type.value().split(';').next().unwrap_or_default();
-            media_type.trim().eq_ignore_ascii_case("application/sdp")
+            let given = content_type.value().split(';').next().unwrap_or_default();
+            given.trim().eq_ignore_ascii_case(media_type)
         }
         _ => false,
     })
+}
+
+/// The option tags of all Require headers (RFC 3261 §20.32), in order, empty
+/// ones left out.
+pub(crate) fn required_extensions(request: &Request) -> Vec<String> {
+    request
+        .headers
+        .iter()
+        .filter_map(|header| match header {
+            Header::Require(require) => Some(require.value()),
+            _ => None,
+        })
+        .flat_map(|value| value.split(','))
+        .map(str::trim)
+        .filter(|tag| !tag.is_empty())
+        .map(str::to_owned)
+        .collect()
 }
 
 #[cfg(test)]
@@ -162,6 +184,21 @@ mod tests {
         );
         let summary = summarize_invite(&request).expect("valid INVITE");
         assert_eq!(summary.offer_sdp, None);
+    }
+
+    #[test]
+    fn require_headers_are_split_into_option_tags() {
+        let request = invite(
+            "sip:1000@127.0.0.1:5060",
+            "Require: 100rel, timer\r\nRequire: ,precondition\r\n",
+            "",
+        );
+        assert_eq!(
+            required_extensions(&request),
+            vec!["100rel", "timer", "precondition"]
+        );
+        let plain = invite("sip:1000@127.0.0.1:5060", "", "");
+        assert!(required_extensions(&plain).is_empty());
     }
 
     #[test]

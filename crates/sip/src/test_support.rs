@@ -80,7 +80,7 @@ impl RawPeer {
         }
     }
 
-    fn local_addr(&self) -> SocketAddr {
+    pub(crate) fn local_addr(&self) -> SocketAddr {
         match self {
             Self::Udp { socket, .. } => socket
                 .local_addr()
@@ -149,6 +149,75 @@ impl RawPeer {
              Content-Type: application/sdp\r\n\
              Content-Length: {}\r\n\r\n{sdp}",
             sdp.len()
+        )
+    }
+
+    /// An initial INVITE like [`invite`](Self::invite) with `extra_headers`
+    /// (each ending in CRLF) added.
+    pub(crate) fn invite_with(&self, call_id: &str, extra_headers: &str) -> String {
+        self.invite(call_id, true).replacen(
+            "Max-Forwards: 70\r\n",
+            &format!("Max-Forwards: 70\r\n{extra_headers}"),
+            1,
+        )
+    }
+
+    /// An in-dialog request of ours with a body, `to_line` being the whole To
+    /// header of the dialog as the endpoint sent it.
+    pub(crate) fn in_dialog_with_body(
+        &self,
+        method: &str,
+        call_id: &str,
+        to_line: &str,
+        cseq: u32,
+        content_type: &str,
+        body: &str,
+    ) -> String {
+        let without_body = self.in_dialog(method, call_id, to_line, cseq);
+        let head = without_body
+            .strip_suffix("Content-Length: 0\r\n\r\n")
+            .unwrap_or(&without_body);
+        format!(
+            "{head}Content-Type: {content_type}\r\nContent-Length: {}\r\n\r\n{body}",
+            body.len()
+        )
+    }
+
+    /// A request of ours inside a dialog the endpoint created as UAC: the
+    /// callee's side, built from the endpoint's INVITE and our 2xx to it.
+    pub(crate) fn callee_request(
+        &self,
+        method: &str,
+        invite: &str,
+        ok: &str,
+        cseq: u32,
+        content_type: Option<&str>,
+        body: &str,
+    ) -> String {
+        let local = self.local_addr();
+        let request_uri = header_value(invite, "Contact")
+            .trim()
+            .trim_start_matches('<')
+            .trim_end_matches('>')
+            .to_owned();
+        let from_line = header_line(ok, "To").replacen("To:", "From:", 1);
+        let to_line = header_line(invite, "From").replacen("From:", "To:", 1);
+        let call_id = header_value(invite, "Call-ID").trim().to_owned();
+        let content_type = content_type
+            .map(|content_type| format!("Content-Type: {content_type}\r\n"))
+            .unwrap_or_default();
+        format!(
+            "{method} {request_uri} SIP/2.0\r\n\
+             Via: SIP/2.0/UDP {local};branch=z9hG4bK-callee-{method}-{cseq}\r\n\
+             {from_line}\r\n\
+             {to_line}\r\n\
+             Call-ID: {call_id}\r\n\
+             CSeq: {cseq} {method}\r\n\
+             Contact: <sip:callee@{local}>\r\n\
+             Max-Forwards: 70\r\n\
+             {content_type}\
+             Content-Length: {}\r\n\r\n{body}",
+            body.len()
         )
     }
 
@@ -245,6 +314,29 @@ impl RawPeer {
         .expect("the expected final response within the wait")
     }
 
+    /// The next request with `method` the endpoint sends us (other messages
+    /// are skipped), or a panic after `wait`.
+    pub(crate) async fn request_with_method(&mut self, method: &str, wait: Duration) -> String {
+        let prefix = format!("{method} ");
+        tokio::time::timeout(wait, async {
+            loop {
+                let message = self.read_message().await;
+                if message.starts_with(&prefix) {
+                    return message;
+                }
+            }
+        })
+        .await
+        .unwrap_or_else(|_| panic!("no {method} within the wait"))
+    }
+
+    /// Nothing at all arrives for `quiet`; a panic shows what did.
+    pub(crate) async fn assert_silent(&mut self, quiet: Duration) {
+        if let Ok(message) = tokio::time::timeout(quiet, self.read_message()).await {
+            panic!("expected silence, got {message}");
+        }
+    }
+
     /// The next request the endpoint sends us (responses are skipped), or a panic after `wait`.
     pub(crate) async fn request_from_endpoint(&mut self, wait: Duration) -> String {
         tokio::time::timeout(wait, async {
@@ -309,6 +401,39 @@ pub(crate) fn header_line<'m>(message: &'m str, name: &str) -> &'m str {
                 .is_some_and(|(header, _)| header.trim().eq_ignore_ascii_case(name))
         })
         .unwrap_or_else(|| panic!("no {name} header in {message}"))
+}
+
+/// The value of the first header named `name`, without the name and colon.
+pub(crate) fn header_value<'m>(message: &'m str, name: &str) -> &'m str {
+    header_line(message, name)
+        .split_once(':')
+        .map(|(_, value)| value)
+        .unwrap_or_default()
+}
+
+/// A response to a request the endpoint sent us (RFC 3261 §8.2.6.2), with a
+/// To tag when given, extra header lines (each ending in CRLF) and a body.
+pub(crate) fn response_to(
+    request: &str,
+    status: &str,
+    to_tag: Option<&str>,
+    extra_headers: &str,
+    body: &str,
+) -> String {
+    let to = header_line(request, "To");
+    let to = match to_tag {
+        Some(tag) if !to.contains(";tag=") => format!("{to};tag={tag}"),
+        _ => to.to_owned(),
+    };
+    let copied: Vec<&str> = ["Via", "From", "Call-ID", "CSeq"]
+        .iter()
+        .map(|name| header_line(request, name))
+        .collect();
+    format!(
+        "SIP/2.0 {status}\r\n{}\r\n{to}\r\n{extra_headers}Content-Length: {}\r\n\r\n{body}",
+        copied.join("\r\n"),
+        body.len()
+    )
 }
 
 /// A 200 OK for a request the endpoint sent us (RFC 3261 §8.2.6.2).

@@ -4,23 +4,19 @@
 //! `/usr/share/sip-tester/`; they fail (never skip) with a clear message when
 //! either is missing. SIPp's pcap playback uses a raw socket: run as root.
 //! Every SIPp process is killed by PID when its guard is dropped, and every
-//! test is bounded by [`TEST_BOUND`].
+//! test is bounded by `common::TEST_BOUND`.
 
-use std::net::{Ipv4Addr, SocketAddr};
-use std::path::{Path, PathBuf};
-use std::process::{ExitStatus, Stdio};
+mod common;
+
+use std::net::Ipv4Addr;
+use std::path::Path;
 use std::time::Duration;
 
+use common::{SIPP_ONE_AT_A_TIME, STEP_BOUND, Sipp, bounded, free_udp_port, start_endpoint};
 use tokio::net::UdpSocket;
-use tokio::process::{Child, Command};
-use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
-use warbler_sip::{IncomingCall, LegEvent, SipConfig, SipEndpoint, SipError, Transport};
+use warbler_sip::{IncomingCall, LegEvent, SipError, Transport};
 
-/// Upper bound of one whole test.
-const TEST_BOUND: Duration = Duration::from_secs(60);
-/// Upper bound for any single step we wait for (a call, an event, SIPp's exit).
-const STEP_BOUND: Duration = Duration::from_secs(20);
 /// How long the callee keeps a call up before it hangs up (the call's length,
 /// not a wait for something).
 const HOLD: Duration = Duration::from_secs(1);
@@ -28,16 +24,13 @@ const HOLD: Duration = Duration::from_secs(1);
 const AUDIO_PCAP: &str = "/usr/share/sip-tester/g711a.pcap";
 const DTMF_PCAP: &str = "/usr/share/sip-tester/dtmf_2833_1.pcap";
 
-/// SIPp runs one at a time: each plays pcaps with its own threads and the
-/// machine is small.
-static SIPP_ONE_AT_A_TIME: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
-
 /// What the callee does with the call.
 #[derive(Debug, Clone, Copy)]
 enum Callee {
     /// 180, 200 with SDP, wait for the ACK, keep the call for `HOLD`, BYE.
     HangUpAfterHold,
-    /// 180, 200 with SDP, wait for the ACK, then for the caller's BYE.
+    /// 180, 200 with SDP, wait for the ACK, then for the caller's BYE;
+    /// answers a re-offer that puts the call on hold with `a=recvonly`.
     AwaitRemoteHangup,
     /// 180 only, until the caller cancels.
     RingUntilCancelled,
@@ -51,7 +44,7 @@ async fn server_hangs_up_over_udp() {
         sipp_transport: SippTransport::Udp,
         extra_arguments: audio_arguments(&[("dtmf_after_ms", "100")]),
         callee: Callee::HangUpAfterHold,
-        expected_events: &[Some(LegEvent::Acknowledged), None],
+        expected_events: vec![Some(LegEvent::Acknowledged), None],
     }))
     .await;
 }
@@ -64,7 +57,7 @@ async fn server_hangs_up_over_tcp() {
         sipp_transport: SippTransport::Tcp,
         extra_arguments: audio_arguments(&[("dtmf_after_ms", "100")]),
         callee: Callee::HangUpAfterHold,
-        expected_events: &[Some(LegEvent::Acknowledged), None],
+        expected_events: vec![Some(LegEvent::Acknowledged), None],
     }))
     .await;
 }
@@ -77,7 +70,7 @@ async fn caller_hangs_up_over_udp() {
         sipp_transport: SippTransport::Udp,
         extra_arguments: audio_arguments(&[("dtmf_after_ms", "100"), ("hangup_after_ms", "500")]),
         callee: Callee::AwaitRemoteHangup,
-        expected_events: &[
+        expected_events: vec![
             Some(LegEvent::Acknowledged),
             Some(LegEvent::RemoteHangup),
             None,
@@ -94,15 +87,69 @@ async fn caller_cancels_while_ringing_over_udp() {
         sipp_transport: SippTransport::Udp,
         extra_arguments: Vec::new(),
         callee: Callee::RingUntilCancelled,
-        expected_events: &[Some(LegEvent::Cancelled), None],
+        expected_events: vec![Some(LegEvent::Cancelled), None],
     }))
     .await;
 }
 
-async fn bounded(test: impl Future<Output = ()>) {
-    tokio::time::timeout(TEST_BOUND, test)
-        .await
-        .unwrap_or_else(|_| panic!("the test did not finish within {TEST_BOUND:?}"));
+#[tokio::test]
+async fn caller_puts_the_call_on_hold_with_a_reinvite() {
+    bounded(run_scenario(Scenario {
+        name: "caller-holds-udp",
+        file: "uac_reinvite_hold.xml",
+        sipp_transport: SippTransport::Udp,
+        extra_arguments: Vec::new(),
+        callee: Callee::AwaitRemoteHangup,
+        expected_events: vec![
+            Some(LegEvent::Acknowledged),
+            // The hold offer, checked and answered by the callee.
+            Some(LegEvent::Reoffer { sdp: Vec::new() }),
+            Some(LegEvent::RemoteHangup),
+            None,
+        ],
+    }))
+    .await;
+}
+
+#[tokio::test]
+async fn caller_sends_a_digit_as_info_dtmf_relay() {
+    bounded(run_scenario(Scenario {
+        name: "caller-info-dtmf-udp",
+        file: "uac_info_dtmf.xml",
+        sipp_transport: SippTransport::Udp,
+        extra_arguments: Vec::new(),
+        callee: Callee::AwaitRemoteHangup,
+        expected_events: vec![
+            Some(LegEvent::Acknowledged),
+            Some(LegEvent::Dtmf {
+                digit: '5',
+                duration_ms: 160,
+            }),
+            Some(LegEvent::RemoteHangup),
+            None,
+        ],
+    }))
+    .await;
+}
+
+#[tokio::test]
+async fn invite_requiring_100rel_is_refused_with_420() {
+    bounded(run_refused_scenario(
+        "require-100rel",
+        "uac_require_100rel.xml",
+        Drain::No,
+    ))
+    .await;
+}
+
+#[tokio::test]
+async fn draining_endpoint_refuses_invites_with_503() {
+    bounded(run_refused_scenario(
+        "draining-503",
+        "uac_refused_503.xml",
+        Drain::Yes,
+    ))
+    .await;
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -117,8 +164,16 @@ struct Scenario {
     sipp_transport: SippTransport,
     extra_arguments: Vec<String>,
     callee: Callee,
-    /// What `next_event` must return, in order, after the callee's actions.
-    expected_events: &'static [Option<LegEvent>],
+    /// What `next_event` must return, in order, after the callee's actions
+    /// (a re-offer's SDP is checked by the callee and left out here).
+    expected_events: Vec<Option<LegEvent>>,
+}
+
+/// Whether the endpoint drains before SIPp calls.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Drain {
+    Yes,
+    No,
 }
 
 fn audio_arguments(settings: &[(&str, &str)]) -> Vec<String> {
@@ -154,7 +209,17 @@ async fn run_scenario(scenario: Scenario) {
         .expect("bind the RTP sink");
     let rtp_port = rtp_sink.local_addr().expect("RTP sink address").port();
 
-    let mut sipp = Sipp::spawn(&scenario, endpoint.local_addr());
+    let transport = match scenario.sipp_transport {
+        SippTransport::Udp => "u1",
+        SippTransport::Tcp => "t1",
+    };
+    let mut arguments = vec![
+        endpoint.local_addr().to_string(),
+        "-t".to_owned(),
+        transport.to_owned(),
+    ];
+    arguments.extend(scenario.extra_arguments.iter().cloned());
+    let mut sipp = Sipp::spawn(scenario.name, scenario.file, free_udp_port(), &arguments);
 
     let call = match tokio::time::timeout(STEP_BOUND, calls.recv()).await {
         Ok(Some(call)) => call,
@@ -166,7 +231,7 @@ async fn run_scenario(scenario: Scenario) {
     };
     check_call_fields(&call, &scenario, &sipp);
 
-    let events = match play_callee(call, scenario.callee, pcmu_answer(rtp_port)).await {
+    let events = match play_callee(call, scenario.callee, rtp_port).await {
         Ok(events) => events,
         Err(failure) => panic!("callee failed: {failure}\n{}", sipp.diagnostics()),
     };
@@ -178,13 +243,35 @@ async fn run_scenario(scenario: Scenario) {
         sipp.diagnostics()
     );
 
-    let status = sipp.wait(STEP_BOUND).await;
-    assert!(
-        status.success(),
-        "SIPp ({}) exited with {status}\n{}",
-        scenario.name,
-        sipp.diagnostics()
-    );
+    sipp.expect_success(scenario.name).await;
+    cancel.cancel();
+}
+
+/// SIPp's INVITE must be refused by the facade itself: no call reaches the
+/// application, and SIPp (which checks the response) exits 0.
+async fn run_refused_scenario(name: &str, file: &str, drain: Drain) {
+    let _one_at_a_time = SIPP_ONE_AT_A_TIME.lock().await;
+    let cancel = CancellationToken::new();
+    let (endpoint, mut calls) = start_endpoint(&cancel).await;
+    if drain == Drain::Yes {
+        endpoint.drain();
+    }
+    let arguments = [
+        endpoint.local_addr().to_string(),
+        "-t".to_owned(),
+        "u1".to_owned(),
+    ];
+    let mut sipp = Sipp::spawn(name, file, free_udp_port(), &arguments);
+    let reached = tokio::select! {
+        call = calls.recv() => call,
+        () = sipp.expect_success(name) => None,
+    };
+    if let Some(call) = reached {
+        panic!(
+            "the INVITE reached the application: {call:?}\n{}",
+            sipp.diagnostics()
+        );
+    }
     cancel.cancel();
 }
 
@@ -218,18 +305,21 @@ fn check_call_fields(call: &IncomingCall, scenario: &Scenario, sipp: &Sipp) {
     );
 }
 
-/// A minimal PCMU answer (RFC 3264 §6, RFC 3551 payload type 0).
-fn pcmu_answer(rtp_port: u16) -> Vec<u8> {
+/// A minimal PCMU answer (RFC 3264 §6, RFC 3551 payload type 0) with the
+/// given direction attribute (RFC 3264 §5.1).
+fn pcmu_answer(rtp_port: u16, direction: &str) -> Vec<u8> {
+    // RFC 3264 §8: a changed description has a higher o= version.
+    let version = if direction == "sendrecv" { 1 } else { 2 };
     format!(
         "v=0\r\n\
-         o=warbler 1 1 IN IP4 127.0.0.1\r\n\
+         o=warbler 1 {version} IN IP4 127.0.0.1\r\n\
          s=warbler\r\n\
          c=IN IP4 127.0.0.1\r\n\
          t=0 0\r\n\
          m=audio {rtp_port} RTP/AVP 0\r\n\
          a=rtpmap:0 PCMU/8000\r\n\
          a=ptime:20\r\n\
-         a=sendrecv\r\n"
+         a={direction}\r\n"
     )
     .into_bytes()
 }
@@ -238,8 +328,9 @@ fn pcmu_answer(rtp_port: u16) -> Vec<u8> {
 async fn play_callee(
     mut call: IncomingCall,
     callee: Callee,
-    answer: Vec<u8>,
+    rtp_port: u16,
 ) -> Result<Vec<Option<LegEvent>>, String> {
+    let answer = pcmu_answer(rtp_port, "sendrecv");
     let leg = &mut call.leg;
     let mut events = Vec::new();
     leg.trying()
@@ -275,16 +366,38 @@ async fn play_callee(
                 .map_err(|error| failure("hangup", error))?;
             events.push(next_event(leg).await?);
         }
-        Callee::AwaitRemoteHangup | Callee::RingUntilCancelled => {
-            events.push(next_event(leg).await?);
-            let late_hangup = leg.hangup().await;
-            if !matches!(late_hangup, Err(SipError::LegGone)) {
-                return Err(format!(
-                    "hangup after the caller's BYE gave {late_hangup:?}"
-                ));
+        Callee::AwaitRemoteHangup | Callee::RingUntilCancelled => loop {
+            let event = next_event(leg).await?;
+            match event {
+                Some(LegEvent::Reoffer { sdp }) => {
+                    // RFC 3264 §8.4: a sendonly offer is answered recvonly.
+                    let offer = String::from_utf8_lossy(&sdp);
+                    if !offer.contains("a=sendonly") {
+                        return Err(format!("unexpected re-offer {offer}"));
+                    }
+                    leg.answer_reoffer(pcmu_answer(rtp_port, "recvonly"))
+                        .await
+                        .map_err(|error| failure("answer_reoffer", error))?;
+                    events.push(Some(LegEvent::Reoffer { sdp: Vec::new() }));
+                }
+                Some(LegEvent::RemoteHangup) => {
+                    events.push(Some(LegEvent::RemoteHangup));
+                    let late_hangup = leg.hangup().await;
+                    if !matches!(late_hangup, Err(SipError::LegGone)) {
+                        return Err(format!(
+                            "hangup after the caller's BYE gave {late_hangup:?}"
+                        ));
+                    }
+                    events.push(next_event(leg).await?);
+                    break;
+                }
+                None => {
+                    events.push(None);
+                    break;
+                }
+                other => events.push(other),
             }
-            events.push(next_event(leg).await?);
-        }
+        },
     }
     Ok(events)
 }
@@ -297,145 +410,4 @@ async fn next_event(leg: &mut warbler_sip::InboundLeg) -> Result<Option<LegEvent
 
 fn failure(action: &str, error: SipError) -> String {
     format!("{action} failed: {error}")
-}
-
-/// Starts the endpoint on 127.0.0.1 on a port free for both UDP and TCP.
-async fn start_endpoint(cancel: &CancellationToken) -> (SipEndpoint, mpsc::Receiver<IncomingCall>) {
-    for _ in 0..10 {
-        let config = SipConfig {
-            listen: SocketAddr::from((Ipv4Addr::LOCALHOST, free_udp_port())),
-            user_agent: "warbler-sip-test".to_owned(),
-        };
-        match SipEndpoint::start(config, cancel.child_token()).await {
-            Ok(started) => return started,
-            // Someone else holds TCP (or UDP) on that port: try another one.
-            Err(SipError::Bind { .. }) => continue,
-            Err(error) => panic!("cannot start the endpoint: {error}"),
-        }
-    }
-    panic!("no port free for both UDP and TCP on 127.0.0.1 after 10 tries");
-}
-
-/// A UDP port on 127.0.0.1 that was free a moment ago.
-fn free_udp_port() -> u16 {
-    std::net::UdpSocket::bind((Ipv4Addr::LOCALHOST, 0))
-        .and_then(|socket| socket.local_addr())
-        .expect("an ephemeral UDP port on 127.0.0.1")
-        .port()
-}
-
-/// A UDP port `p` with `p + 2` free as well (SIPp binds its media port and
-/// media port + 2).
-fn free_media_port() -> u16 {
-    for _ in 0..20 {
-        let port = free_udp_port();
-        if port < u16::MAX - 2 && std::net::UdpSocket::bind((Ipv4Addr::LOCALHOST, port + 2)).is_ok()
-        {
-            return port;
-        }
-    }
-    panic!("no pair of free UDP ports for SIPp's media");
-}
-
-/// A running SIPp; killed by PID when dropped.
-struct Sipp {
-    child: Child,
-    directory: PathBuf,
-}
-
-impl Sipp {
-    fn spawn(scenario: &Scenario, target: SocketAddr) -> Self {
-        let scenario_file = Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("tests/sipp")
-            .join(scenario.file);
-        let directory = std::env::temp_dir().join(format!(
-            "warbler-sip-{}-{}",
-            scenario.name,
-            std::process::id()
-        ));
-        std::fs::create_dir_all(&directory).expect("create SIPp's working directory");
-        let log = |name: &str| {
-            std::fs::File::create(directory.join(name)).expect("create a SIPp log file")
-        };
-        let transport = match scenario.sipp_transport {
-            SippTransport::Udp => "u1",
-            SippTransport::Tcp => "t1",
-        };
-        let mut command = Command::new("sipp");
-        command
-            .arg(target.to_string())
-            .arg("-sf")
-            .arg(&scenario_file)
-            .args(["-i", "127.0.0.1", "-mi", "127.0.0.1", "-ci", "127.0.0.1"])
-            .args(["-nostdin", "-timeout", "30s", "-timeout_error", "-m", "1"])
-            .args(["-t", transport, "-trace_err"])
-            .arg("-p")
-            .arg(free_udp_port().to_string())
-            .arg("-mp")
-            .arg(free_media_port().to_string())
-            .arg("-cp")
-            .arg(free_udp_port().to_string())
-            .args(&scenario.extra_arguments)
-            .current_dir(&directory)
-            .stdin(Stdio::null())
-            .stdout(log("sipp.stdout"))
-            .stderr(log("sipp.stderr"));
-        let spawned = command.spawn();
-        if spawned.is_err() {
-            std::fs::remove_dir_all(&directory).ok();
-        }
-        let child = match spawned {
-            Ok(child) => child,
-            Err(error) if error.kind() == std::io::ErrorKind::NotFound => panic!(
-                "`sipp` is not on the PATH: install the Debian package sip-tester \
-                 (apt-get install -y sip-tester)"
-            ),
-            Err(error) => panic!("cannot start sipp: {error}"),
-        };
-        Self { child, directory }
-    }
-
-    async fn wait(&mut self, bound: Duration) -> ExitStatus {
-        match tokio::time::timeout(bound, self.child.wait()).await {
-            Ok(Ok(status)) => status,
-            Ok(Err(error)) => panic!("cannot wait for sipp: {error}"),
-            Err(_) => panic!("sipp still running after {bound:?}\n{}", self.diagnostics()),
-        }
-    }
-
-    /// The end of SIPp's output and error logs, for failure messages.
-    fn diagnostics(&self) -> String {
-        let mut report = String::new();
-        let Ok(entries) = std::fs::read_dir(&self.directory) else {
-            return report;
-        };
-        for entry in entries.flatten() {
-            let text = std::fs::read_to_string(entry.path()).unwrap_or_default();
-            let tail: String = text
-                .chars()
-                .rev()
-                .take(3000)
-                .collect::<Vec<_>>()
-                .into_iter()
-                .rev()
-                .collect();
-            report.push_str(&format!(
-                "----- {} -----\n{tail}\n",
-                entry.file_name().to_string_lossy()
-            ));
-        }
-        report
-    }
-}
-
-impl Drop for Sipp {
-    fn drop(&mut self) {
-        if let Ok(None) = self.child.try_wait() {
-            // SIGKILL to this child's PID.
-            if let Err(error) = self.child.start_kill() {
-                eprintln!("cannot kill sipp (pid {:?}): {error}", self.child.id());
-            }
-        }
-        std::fs::remove_dir_all(&self.directory).ok();
-    }
 }
