@@ -2,6 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::request::CreateCall;
 use crate::{CallId, ChannelId, FlowRecord, Timestamp};
 
 /// Call status (spec §3, §7). Terminal: `completed`, `no-answer`, `busy`, `failed`, `cancelled`.
@@ -217,6 +218,14 @@ pub struct NumberIdentifier {
     pub number: String,
 }
 
+/// `notification` (spec §4.7): a per-call webhook URL.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CallNotification {
+    /// Where this call's events are POSTed (`http` or `https`).
+    pub url: String,
+}
+
 /// A call (spec §4.1), exactly as the API shows it. Absent fields are omitted.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 #[serde(rename_all = "camelCase")]
@@ -271,9 +280,18 @@ pub struct Call {
     /// When it ended.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub ended_at: Option<Timestamp>,
+    /// For an outbound call created with `scheduledFor`: when it is to be placed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub scheduled_for: Option<Timestamp>,
     /// The current call flow and each command's status.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub call_flow: Option<FlowRecord>,
+    /// The per-call webhook URL given at creation.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub notification: Option<CallNotification>,
+    /// Lower-case tags given at creation (at most 10); omitted when empty.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub tags: Vec<String>,
 }
 
 impl Call {
@@ -316,8 +334,46 @@ impl Call {
             ringing_at: None,
             answered_at: None,
             ended_at: None,
+            scheduled_for: None,
             call_flow: None,
+            notification: None,
+            tags: Vec::new(),
         }
+    }
+
+    /// A new outbound call in status `accepted` (not yet dialled).
+    pub fn outgoing(
+        id: CallId,
+        channel_id: ChannelId,
+        from: String,
+        to: String,
+        now: Timestamp,
+    ) -> Self {
+        Self {
+            direction: Direction::Outgoing,
+            status: CallStatus::Accepted,
+            ..Self::incoming(id, channel_id, from, to, now)
+        }
+    }
+
+    /// The call a `POST …/calls` creates: outbound, with the request's `scheduledFor`,
+    /// `notification` and `tags`; status `scheduled` when `scheduledFor` is given, else
+    /// `accepted`. `from` is the caller id chosen (the request's, or the channel's number).
+    pub fn from_create_call(
+        id: CallId,
+        channel_id: ChannelId,
+        from: String,
+        request: &CreateCall,
+        now: Timestamp,
+    ) -> Self {
+        let mut call = Self::outgoing(id, channel_id, from, request.to.clone(), now);
+        if request.scheduled_for.is_some() {
+            call.status = CallStatus::Scheduled;
+        }
+        call.scheduled_for = request.scheduled_for;
+        call.notification = request.notification.clone();
+        call.tags = request.tags.clone();
+        call
     }
 }
 
@@ -353,5 +409,43 @@ mod tests {
         assert!(json.get("endedAt").is_none());
         assert!(json.get("hangupSource").is_none());
         assert_eq!(json["originator"]["number"]["number"], "alice");
+        assert!(json.get("tags").is_none());
+        assert!(json.get("scheduledFor").is_none());
+        assert!(json.get("notification").is_none());
+    }
+
+    #[test]
+    fn outgoing_calls_start_accepted_or_scheduled() {
+        let now = Timestamp::from_unix_millis(1_698_334_006_543);
+        let id = CallId::from_parts(1, [1; 10]);
+        let channel = ChannelId::from_parts(1, [2; 10]);
+        let call = Call::outgoing(
+            id,
+            channel,
+            "+31201234567".into(),
+            "+31612345678".into(),
+            now,
+        );
+        assert_eq!(call.status, CallStatus::Accepted);
+        assert_eq!(call.direction, Direction::Outgoing);
+
+        let request = crate::request::parse_create_call(
+            serde_json::json!({
+                "to": "+31612345678",
+                "scheduledFor": "2023-10-27T00:00:00Z",
+                "notification": {"url": "https://example.com/hook"},
+                "tags": ["VIP"]
+            }),
+            now,
+        )
+        .expect("valid");
+        let call = Call::from_create_call(id, channel, "+31201234567".into(), &request, now);
+        let json = serde_json::to_value(&call).expect("serializes");
+        assert_eq!(json["status"], "scheduled");
+        assert_eq!(json["direction"], "outgoing");
+        assert_eq!(json["scheduledFor"], "2023-10-27T00:00:00.000Z");
+        assert_eq!(json["notification"]["url"], "https://example.com/hook");
+        assert_eq!(json["tags"], serde_json::json!(["vip"]));
+        assert_eq!(json["to"], "+31612345678");
     }
 }

@@ -2,7 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::{CallFlowId, CallId, CommandId};
+use crate::{BridgeOptions, CallFlowId, CallId, CommandId, GatherOptions, RecordOptions};
 
 /// A parsed call flow: the commands in order (at most 20).
 #[derive(Clone, Debug, PartialEq, Eq, Default)]
@@ -35,6 +35,12 @@ pub enum Command {
     Say(SayOptions),
     /// End the call.
     Hangup(HangupOptions),
+    /// Collect DTMF keys, optionally while playing a prompt.
+    Gather(GatherOptions),
+    /// Record what the caller says (a voicemail-style message).
+    Record(RecordOptions),
+    /// Call another party and connect both calls.
+    Bridge(Box<BridgeOptions>),
 }
 
 impl Command {
@@ -47,6 +53,9 @@ impl Command {
             Self::Playback(_) => CommandName::Playback,
             Self::Say(_) => CommandName::Say,
             Self::Hangup(_) => CommandName::Hangup,
+            Self::Gather(_) => CommandName::Gather,
+            Self::Record(_) => CommandName::Record,
+            Self::Bridge(_) => CommandName::Bridge,
         }
     }
 }
@@ -288,6 +297,18 @@ pub struct CommandRecord {
     /// Why it failed, when it did.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
+    /// What a completed `gather` collected (a Warbler extension: Bird has no field for it, see
+    /// docs/bird-compat.md). Absent on every other command.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gather: Option<GatherResult>,
+}
+
+/// The result of a completed `gather`, shown on its command as `"gather": {"keys": "12"}`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GatherResult {
+    /// The keys collected, without the end key; empty when none came.
+    pub keys: String,
 }
 
 #[cfg(test)]
@@ -310,6 +331,32 @@ mod tests {
         assert!(condition(ConditionOperator::NotEqualSymbol, "1").holds("12", ""));
         assert!(condition(ConditionOperator::Contains, "2").holds("123", ""));
         assert!(!condition(ConditionOperator::Contains, "9").holds("123", ""));
+    }
+
+    #[test]
+    fn gather_results_show_as_an_extra_object_and_old_records_still_load() {
+        let record = CommandRecord {
+            id: CommandId::from_parts(1, [1; 10]),
+            call_id: CallId::from_parts(1, [2; 10]),
+            call_flow_id: None,
+            status: CommandStatus::Completed,
+            command: CommandName::Gather,
+            conditions: vec![],
+            reason: None,
+            gather: Some(GatherResult { keys: "12".into() }),
+        };
+        let json = serde_json::to_value(&record).expect("serializes");
+        assert_eq!(json["gather"], serde_json::json!({"keys": "12"}));
+        let mut old = json.clone();
+        old.as_object_mut().expect("object").remove("gather");
+        let loaded: CommandRecord = serde_json::from_value(old).expect("loads");
+        assert_eq!(loaded.gather, None);
+        let without = CommandRecord {
+            gather: None,
+            ..record
+        };
+        let json = serde_json::to_value(&without).expect("serializes");
+        assert!(json.get("gather").is_none());
     }
 
     #[test]

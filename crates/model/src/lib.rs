@@ -11,22 +11,28 @@ mod call;
 mod error;
 mod flow;
 mod id;
+mod options;
 pub mod request;
 mod time;
 mod webhook;
 
 pub use call::{
-    Call, CallStatus, CallType, Direction, HangupSource, NumberIdentifier, PartyIdentifier, q850,
+    Call, CallNotification, CallStatus, CallType, Direction, HangupSource, NumberIdentifier,
+    PartyIdentifier, q850,
 };
 pub use error::ValidationError;
 pub use flow::{
     CallFlow, Command, CommandName, CommandRecord, CommandStatus, Condition, ConditionOperator,
-    ConditionVariable, FlowRecord, FlowStep, HangupCause, HangupOptions, PauseOptions,
-    PlaybackOptions, SayOptions, Voice,
+    ConditionVariable, FlowRecord, FlowStep, GatherResult, HangupCause, HangupOptions,
+    PauseOptions, PlaybackOptions, SayOptions, Voice,
 };
 pub use id::{
     AccessKeyId, CallFlowId, CallId, ChannelId, CommandId, EventId, OrganizationId, SubscriptionId,
     WorkspaceId,
+};
+pub use options::{
+    AmdSettings, BridgeOptions, DtmfKey, FlowStart, GatherInput, GatherOptions, GatherPrompt,
+    RecordOptions, RecordStart, RingTone,
 };
 pub use time::Timestamp;
 pub use webhook::{EventFilter, EventKind, WebhookEnvelope, WebhookService, WebhookSubscription};
