@@ -13,8 +13,8 @@ use axum::extract::{FromRequest, FromRequestParts, Query, RawPathParams, Request
 use axum::http::request::Parts;
 use axum::http::{StatusCode, header};
 use serde_json::Value;
-use warbler_model::{CallId, ChannelId, OrganizationId, SubscriptionId, WorkspaceId};
-use warbler_store::{Store, WorkspaceAccess};
+use warbler_model::{CallId, ChannelId, EventId, OrganizationId, SubscriptionId, WorkspaceId};
+use warbler_store::{DeliveryState, Store, WorkspaceAccess};
 
 use crate::config::Clock;
 use crate::control::CallControl;
@@ -22,6 +22,8 @@ use crate::error::ApiError;
 
 /// Largest `limit` of a call list (spec §5.2).
 pub(crate) const MAX_PAGE_LIMIT: u32 = 1000;
+/// Largest `limit` of a webhook delivery list (a Warbler extension).
+pub(crate) const MAX_DELIVERY_PAGE_LIMIT: u32 = 100;
 /// `limit` when none is given (spec §5.2).
 pub(crate) const DEFAULT_PAGE_LIMIT: u32 = 10;
 /// Longest `pageToken` accepted, in characters (spec §5.2).
@@ -209,6 +211,55 @@ impl<C: CallControl> FromRequestParts<AppState<C>> for SubscriptionScope {
     }
 }
 
+/// `…/webhook-deliveries/{deliveryId}/…`: [`OrganizationScope`] plus a delivery (event) id.
+pub(crate) struct DeliveryScope {
+    pub(crate) workspace: WorkspaceId,
+    pub(crate) delivery: EventId,
+}
+
+impl<C: CallControl> FromRequestParts<AppState<C>> for DeliveryScope {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState<C>,
+    ) -> Result<Self, Self::Rejection> {
+        let scope = OrganizationScope::from_request_parts(parts, state).await?;
+        let path = PathIds::from_parts(parts).await?;
+        let delivery = path.id("deliveryId")?;
+        Ok(Self {
+            workspace: scope.workspace,
+            delivery,
+        })
+    }
+}
+
+/// Reads the whole body, refusing one longer than the configured limit (413), whether its
+/// `Content-Length` says so up front or it turns out so while streaming.
+async fn read_body<C: CallControl>(
+    request: Request,
+    state: &AppState<C>,
+) -> Result<Bytes, ApiError> {
+    let limit = state.max_body_bytes;
+    let declared_length = request
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|value| value.to_str().ok())
+        .and_then(|value| value.parse::<u64>().ok());
+    if declared_length.is_some_and(|length| length > limit as u64) {
+        return Err(ApiError::PayloadTooLarge { limit });
+    }
+    Bytes::from_request(request, state)
+        .await
+        .map_err(|rejection| {
+            if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+                ApiError::PayloadTooLarge { limit }
+            } else {
+                ApiError::UnreadableBody
+            }
+        })
+}
+
 /// A request body parsed as JSON (any JSON value; the `warbler_model::request` parsers judge
 /// its shape). The `Content-Type` is not checked: the bytes must be JSON, whatever the label.
 pub(crate) struct JsonBody(pub(crate) Value);
@@ -217,49 +268,51 @@ impl<C: CallControl> FromRequest<AppState<C>> for JsonBody {
     type Rejection = ApiError;
 
     async fn from_request(request: Request, state: &AppState<C>) -> Result<Self, Self::Rejection> {
-        let limit = state.max_body_bytes;
-        let declared_length = request
-            .headers()
-            .get(header::CONTENT_LENGTH)
-            .and_then(|value| value.to_str().ok())
-            .and_then(|value| value.parse::<u64>().ok());
-        if declared_length.is_some_and(|length| length > limit as u64) {
-            return Err(ApiError::PayloadTooLarge { limit });
-        }
-        let bytes = Bytes::from_request(request, state)
-            .await
-            .map_err(|rejection| {
-                if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
-                    ApiError::PayloadTooLarge { limit }
-                } else {
-                    ApiError::UnreadableBody
-                }
-            })?;
+        let bytes = read_body(request, state).await?;
         serde_json::from_slice(&bytes)
             .map(Self)
             .map_err(|error| ApiError::InvalidJson(error.to_string()))
     }
 }
 
-/// `?limit=&pageToken=` of a list (spec §2.5, §5.2). Other query parameters are ignored.
-pub(crate) struct PageQuery {
+/// The body of a request that takes none: whatever it holds is ignored, but it is still read
+/// within the body limit (413 beyond), like every other body.
+pub(crate) struct IgnoredBody;
+
+impl<C: CallControl> FromRequest<AppState<C>> for IgnoredBody {
+    type Rejection = ApiError;
+
+    async fn from_request(request: Request, state: &AppState<C>) -> Result<Self, Self::Rejection> {
+        read_body(request, state).await?;
+        Ok(Self)
+    }
+}
+
+/// The query's `(name, value)` pairs, in order.
+fn query_pairs(parts: &Parts) -> Result<Vec<(String, String)>, ApiError> {
+    Query::<Vec<(String, String)>>::try_from_uri(&parts.uri)
+        .map(|Query(pairs)| pairs)
+        .map_err(|_| ApiError::invalid_field("", "the query string is malformed"))
+}
+
+/// `?limit=&pageToken=` of a list (spec §2.5, §5.2), `limit` at most `MAX`. Other query
+/// parameters are ignored.
+pub(crate) struct PageQuery<const MAX: u32 = MAX_PAGE_LIMIT> {
     pub(crate) limit: u32,
     pub(crate) page_token: Option<String>,
 }
 
-impl<S: Send + Sync> FromRequestParts<S> for PageQuery {
+impl<S: Send + Sync, const MAX: u32> FromRequestParts<S> for PageQuery<MAX> {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
-        let Query(pairs) = Query::<Vec<(String, String)>>::try_from_uri(&parts.uri)
-            .map_err(|_| ApiError::invalid_field("", "the query string is malformed"))?;
         let mut query = Self {
-            limit: DEFAULT_PAGE_LIMIT,
+            limit: DEFAULT_PAGE_LIMIT.min(MAX),
             page_token: None,
         };
-        for (key, value) in pairs {
+        for (key, value) in query_pairs(parts)? {
             match key.as_str() {
-                "limit" => query.limit = parse_limit(&value)?,
+                "limit" => query.limit = parse_limit(&value, MAX)?,
                 "pageToken" if value.is_empty() => query.page_token = None,
                 "pageToken" if value.chars().count() > MAX_PAGE_TOKEN_CHARACTERS => {
                     return Err(ApiError::invalid_field(
@@ -275,15 +328,35 @@ impl<S: Send + Sync> FromRequestParts<S> for PageQuery {
     }
 }
 
-fn parse_limit(value: &str) -> Result<u32, ApiError> {
+fn parse_limit(value: &str, max: u32) -> Result<u32, ApiError> {
     value
         .parse::<u32>()
         .ok()
-        .filter(|limit| (1..=MAX_PAGE_LIMIT).contains(limit))
+        .filter(|limit| (1..=max).contains(limit))
         .ok_or_else(|| {
-            ApiError::invalid_field(
-                "limit",
-                format!("limit must be an integer from 1 to {MAX_PAGE_LIMIT}"),
-            )
+            ApiError::invalid_field("limit", format!("limit must be an integer from 1 to {max}"))
         })
+}
+
+/// `?state=` of a webhook delivery list: `pending`, `delivered` or `dead` (the default).
+/// Other query parameters are ignored.
+pub(crate) struct DeliveryStateQuery(pub(crate) DeliveryState);
+
+impl<S: Send + Sync> FromRequestParts<S> for DeliveryStateQuery {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
+        let mut state = DeliveryState::Dead;
+        for (key, value) in query_pairs(parts)? {
+            if key == "state" {
+                state = DeliveryState::parse(&value).ok_or_else(|| {
+                    ApiError::invalid_field(
+                        "state",
+                        "state must be one of `pending`, `delivered`, `dead`",
+                    )
+                })?;
+            }
+        }
+        Ok(Self(state))
+    }
 }

@@ -16,9 +16,13 @@
 //! | PATCH | `/workspaces/{workspaceId}/channels/{channelId}/calls/{callId}` | 202 call |
 //! | POST, GET | `/organizations/{organizationId}/workspaces/{workspaceId}/webhook-subscriptions` | 201 subscription, 200 list |
 //! | GET, DELETE | `…/webhook-subscriptions/{subscriptionId}` | 200 subscription, 204 |
+//! | GET | `/organizations/{organizationId}/workspaces/{workspaceId}/webhook-deliveries` | 200 page of deliveries |
+//! | POST | `…/webhook-deliveries/{deliveryId}/replay` | 202 delivery |
 //!
 //! Routes added later must name their path parameters the same way (`{workspaceId}`,
-//! `{channelId}`, ...): the extractors look them up by these names.
+//! `{channelId}`, ...): the extractors look them up by these names. Every path is a string
+//! literal of this file, and every route must be added to the isolation matrix of
+//! `tests/isolation.rs` (which checks both).
 //!
 //! Every route but `/health` needs `Authorization: AccessKey <key>` (or `Bearer <key>`); a
 //! missing or unknown key is 401. A path naming another workspace, another organization, a
@@ -29,6 +33,7 @@
 mod calls;
 mod config;
 mod control;
+mod deliveries;
 mod error;
 mod extract;
 mod subscriptions;
@@ -39,7 +44,7 @@ use axum::extract::{DefaultBodyLimit, Request};
 use axum::http::{HeaderName, HeaderValue};
 use axum::middleware::{self, Next};
 use axum::response::Response;
-use axum::routing::get;
+use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde_json::{Value, json};
 use tower_http::trace::TraceLayer;
@@ -61,6 +66,9 @@ const CALL_PATH: &str = "/workspaces/{workspaceId}/channels/{channelId}/calls/{c
 const SUBSCRIPTIONS_PATH: &str =
     "/organizations/{organizationId}/workspaces/{workspaceId}/webhook-subscriptions";
 const SUBSCRIPTION_PATH: &str = "/organizations/{organizationId}/workspaces/{workspaceId}/webhook-subscriptions/{subscriptionId}";
+const DELIVERIES_PATH: &str =
+    "/organizations/{organizationId}/workspaces/{workspaceId}/webhook-deliveries";
+const DELIVERY_REPLAY_PATH: &str = "/organizations/{organizationId}/workspaces/{workspaceId}/webhook-deliveries/{deliveryId}/replay";
 
 /// Builds the API: every route of this crate over `store`, with PATCHes of live calls going to
 /// `control`.
@@ -83,6 +91,8 @@ pub fn router<C: CallControl>(store: Store, control: Arc<C>, config: ApiConfig) 
             SUBSCRIPTION_PATH,
             get(subscriptions::get::<C>).delete(subscriptions::delete::<C>),
         )
+        .route(DELIVERIES_PATH, get(deliveries::list::<C>))
+        .route(DELIVERY_REPLAY_PATH, post(deliveries::replay::<C>))
         .fallback(route_not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(config.max_body_bytes))

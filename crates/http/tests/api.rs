@@ -327,6 +327,22 @@ async fn a_missing_or_unknown_key_is_401() {
             Method::DELETE,
             format!("{}/{}", first.subscriptions_path(), Uuid::new_v4()),
         ),
+        (
+            Method::GET,
+            format!(
+                "/organizations/{}/workspaces/{}/webhook-deliveries",
+                first.organization, first.workspace
+            ),
+        ),
+        (
+            Method::POST,
+            format!(
+                "/organizations/{}/workspaces/{}/webhook-deliveries/{}/replay",
+                first.organization,
+                first.workspace,
+                Uuid::new_v4()
+            ),
+        ),
         // Not even a well-formed path reveals anything before the key is checked.
         (
             Method::GET,
@@ -582,8 +598,8 @@ async fn invalid_patch_bodies_are_422_naming_the_field() {
             "UnknownField",
         ),
         (
-            json!({"callFlow": [{"command": "gather", "options": {}}]}),
-            "callFlow[0].command",
+            json!({"callFlow": [{"command": "gather", "options": {"input": "speech"}}]}),
+            "callFlow[0].options.input",
             "Unsupported",
         ),
         (json!({"status": "ongoing"}), "status", "InvalidValue"),

@@ -2,8 +2,8 @@
 
 use serde::Deserialize;
 use warbler_model::{
-    Call, CallId, CallStatus, CallType, ChannelId, Direction, EventKind, FlowRecord, HangupSource,
-    PartyIdentifier, Timestamp, WorkspaceId,
+    Call, CallId, CallNotification, CallStatus, CallType, ChannelId, Direction, EventKind,
+    FlowRecord, HangupSource, PartyIdentifier, Timestamp, WorkspaceId,
 };
 
 use crate::error::{CorruptRow, decode_id, decode_json, encode_json, write_error};
@@ -47,7 +47,12 @@ struct CallRow {
     ringing_at: Option<Timestamp>,
     answered_at: Option<Timestamp>,
     ended_at: Option<Timestamp>,
+    scheduled_for: Option<Timestamp>,
     call_flow: Option<FlowRecord>,
+    notification: Option<CallNotification>,
+    /// Omitted from the JSON when empty.
+    #[serde(default)]
+    tags: Vec<String>,
 }
 
 impl CallRow {
@@ -73,7 +78,10 @@ impl CallRow {
             ringing_at: self.ringing_at,
             answered_at: self.answered_at,
             ended_at: self.ended_at,
+            scheduled_for: self.scheduled_for,
             call_flow: self.call_flow,
+            notification: self.notification,
+            tags: self.tags,
         }
     }
 }

@@ -50,7 +50,8 @@ impl fmt::Debug for Channel {
     }
 }
 
-/// A channel's configurable part, as declared in the configuration file.
+/// A channel's configurable part, as declared in the configuration file (or given to
+/// [`Store::create_channel`]).
 #[derive(Clone, Default, PartialEq)]
 pub struct ChannelSpec {
     /// The numbers (or SIP users) that reach it.
@@ -186,6 +187,59 @@ impl Store {
             .ok_or(StoreError::NotFound)?,
         };
         Ok(decode_id(TABLE, "id", &id)?)
+    }
+
+    /// Creates a channel of `workspace` that is not declared in the configuration file (so
+    /// [`Store::upsert_config_channel`] never touches it) and returns its new id. An unknown
+    /// workspace is [`StoreError::NotFound`].
+    pub async fn create_channel(
+        &self,
+        workspace: WorkspaceId,
+        spec: &ChannelSpec,
+        now: Timestamp,
+    ) -> Result<ChannelId, StoreError> {
+        let (unix_millis, random) = id_parts(now);
+        let id = ChannelId::from_parts(unix_millis, random);
+        let numbers = encode_json(TABLE, "numbers", &spec.numbers)?;
+        let call_flow = spec
+            .call_flow
+            .as_ref()
+            .map(|flow| encode_json(TABLE, "call_flow", flow))
+            .transpose()?;
+        sqlx::query(
+            "INSERT INTO channels (id, workspace_id, config_position, numbers, trunk, \
+                 trunk_username, trunk_password, call_flow, created_at, updated_at) \
+             VALUES ($1, $2, NULL, $3, $4, $5, $6, $7, $8, $8)",
+        )
+        .bind(id.to_string())
+        .bind(workspace.to_string())
+        .bind(numbers)
+        .bind(spec.trunk.as_deref())
+        .bind(spec.trunk_username.as_deref())
+        .bind(spec.trunk_password.as_deref())
+        .bind(call_flow)
+        .bind(millis(now))
+        .execute(&self.pool)
+        .await
+        .map_err(write_error)?;
+        Ok(id)
+    }
+
+    /// The channels of `workspace`, from the configuration file or not, oldest first (empty
+    /// for an unknown workspace).
+    pub async fn channels(&self, workspace: WorkspaceId) -> Result<Vec<Channel>, StoreError> {
+        let records: Vec<ChannelRecord> = sqlx::query_as(concat!(
+            "SELECT ",
+            channel_columns!(),
+            " FROM channels WHERE workspace_id = $1 ORDER BY created_at, id"
+        ))
+        .bind(workspace.to_string())
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(records
+            .into_iter()
+            .map(ChannelRecord::decode)
+            .collect::<Result<_, _>>()?)
     }
 
     /// The channel with this id in this workspace.

@@ -75,6 +75,15 @@ pub(crate) fn write_error(error: sqlx::Error) -> StoreError {
     StoreError::Database(error)
 }
 
+/// `Ok` when an update touched a row, [`StoreError::NotFound`] otherwise.
+pub(crate) fn found(rows_affected: u64) -> Result<(), StoreError> {
+    if rows_affected == 0 {
+        Err(StoreError::NotFound)
+    } else {
+        Ok(())
+    }
+}
+
 /// Decodes a stored id.
 pub(crate) fn decode_id<T>(
     table: &'static str,

@@ -11,10 +11,14 @@
 //! Calls are stored as the JSON the API shows (plus indexed columns), so what is read back is
 //! exactly what was written. Webhook events are written to an outbox in the same transaction as
 //! the call change that causes them ([`Store::insert_call`], [`Store::update_call`]); a
-//! dispatcher drains it with [`Store::due_deliveries`] and reports each attempt's outcome.
+//! dispatcher drains it with [`Store::due_deliveries`] and reports each attempt's outcome;
+//! [`Store::deliveries`] shows a workspace its deliveries and [`Store::replay_delivery`] sends a
+//! dead one again.
 
+mod access_key;
 mod call;
 mod channel;
+mod delivery;
 mod error;
 mod outbox;
 mod page;
@@ -30,7 +34,9 @@ use sqlx::migrate::Migrator;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions};
 use warbler_model::Timestamp;
 
+pub use access_key::AccessKeyInfo;
 pub use channel::{Channel, ChannelSpec};
+pub use delivery::{DeliveryRecord, DeliveryState};
 pub use error::{CorruptRow, StoreError};
 pub use outbox::Delivery;
 pub use page::Page;

@@ -12,7 +12,7 @@ use warbler_model::{
     WorkspaceId,
 };
 
-use crate::error::{CorruptRow, decode_id, encode_json};
+use crate::error::{CorruptRow, decode_id, encode_json, found};
 use crate::subscription::workspace_subscriptions;
 use crate::{Store, StoreError, id_parts, millis, timestamp};
 
@@ -73,7 +73,7 @@ impl fmt::Debug for Delivery {
 
 /// A due delivery, joined with its subscription.
 #[derive(sqlx::FromRow)]
-struct DeliveryRecord {
+struct DueDeliveryRow {
     id: String,
     subscription_id: String,
     call_id: String,
@@ -84,7 +84,7 @@ struct DeliveryRecord {
     created_at: i64,
 }
 
-impl DeliveryRecord {
+impl DueDeliveryRow {
     fn decode(self) -> Result<Delivery, CorruptRow> {
         Ok(Delivery {
             id: decode_id(TABLE, "id", &self.id)?,
@@ -185,7 +185,7 @@ impl Store {
         now: Timestamp,
         limit: u32,
     ) -> Result<Vec<Delivery>, StoreError> {
-        let records: Vec<DeliveryRecord> = sqlx::query_as(concat!(
+        let records: Vec<DueDeliveryRow> = sqlx::query_as(concat!(
             "SELECT delivery.id, delivery.subscription_id, delivery.call_id, subscription.url, \
                  subscription.signing_key, delivery.body, delivery.attempts, delivery.created_at \
              FROM webhook_deliveries AS delivery \
@@ -201,7 +201,7 @@ impl Store {
         .await?;
         Ok(records
             .into_iter()
-            .map(DeliveryRecord::decode)
+            .map(DueDeliveryRow::decode)
             .collect::<Result<_, _>>()?)
     }
 
@@ -276,14 +276,5 @@ impl Store {
         .execute(&self.pool)
         .await?;
         found(updated.rows_affected())
-    }
-}
-
-/// `Ok` when an update touched a row, [`StoreError::NotFound`] otherwise.
-fn found(rows_affected: u64) -> Result<(), StoreError> {
-    if rows_affected == 0 {
-        Err(StoreError::NotFound)
-    } else {
-        Ok(())
     }
 }

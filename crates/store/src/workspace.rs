@@ -5,6 +5,7 @@ use std::fmt;
 use sha2::{Digest, Sha256};
 use warbler_model::{AccessKeyId, OrganizationId, Timestamp, WorkspaceId};
 
+use crate::access_key::insert_access_key;
 use crate::error::{CorruptRow, decode_id, write_error};
 use crate::{Store, StoreError, millis};
 
@@ -98,19 +99,55 @@ impl Store {
             .execute(&mut *transaction)
             .await
             .map_err(write_error)?;
-        sqlx::query(
-            "INSERT INTO access_keys (id, workspace_id, secret_sha256, created_at, revoked_at) \
-             VALUES ($1, $2, $3, $4, NULL)",
+        insert_access_key(
+            &mut *transaction,
+            new.workspace_id,
+            new.access_key_id,
+            &new.access_key_secret,
+            new.created_at,
         )
-        .bind(new.access_key_id.to_string())
-        .bind(new.workspace_id.to_string())
-        .bind(secret_sha256(&new.access_key_secret))
-        .bind(created_at)
-        .execute(&mut *transaction)
-        .await
-        .map_err(write_error)?;
+        .await?;
         transaction.commit().await?;
         Ok(())
+    }
+
+    /// Creates a workspace with its first access key in the existing `organization`, in one
+    /// transaction. An unknown organization is [`StoreError::NotFound`] (and nothing is
+    /// created); an existing workspace id, access key id or secret is a
+    /// [`StoreError::Conflict`]. Only the secret's SHA-256 is stored (see
+    /// [`NewWorkspace::access_key_secret`]).
+    pub async fn create_workspace_in(
+        &self,
+        organization: OrganizationId,
+        workspace: WorkspaceId,
+        access_key: AccessKeyId,
+        secret: &str,
+        now: Timestamp,
+    ) -> Result<(), StoreError> {
+        let mut transaction = self.pool.begin().await?;
+        // The foreign key on `workspaces.organization_id` refuses an unknown organization.
+        sqlx::query("INSERT INTO workspaces (id, organization_id, created_at) VALUES ($1, $2, $3)")
+            .bind(workspace.to_string())
+            .bind(organization.to_string())
+            .bind(millis(now))
+            .execute(&mut *transaction)
+            .await
+            .map_err(write_error)?;
+        insert_access_key(&mut *transaction, workspace, access_key, secret, now).await?;
+        transaction.commit().await?;
+        Ok(())
+    }
+
+    /// Every workspace, oldest first.
+    pub async fn workspaces(&self) -> Result<Vec<WorkspaceAccess>, StoreError> {
+        let rows: Vec<(String, String)> =
+            sqlx::query_as("SELECT organization_id, id FROM workspaces ORDER BY created_at, id")
+                .fetch_all(&self.pool)
+                .await?;
+        Ok(rows
+            .iter()
+            .map(|(organization_id, workspace_id)| access(organization_id, workspace_id))
+            .collect::<Result<_, _>>()?)
     }
 
     /// The oldest workspace (the one the bootstrap created), if any.
