@@ -17,6 +17,8 @@ pub enum Ending {
     Api(Option<HangupCause>),
     /// The server is shutting down.
     Shutdown,
+    /// No RTP arrived for the configured time (the peer vanished).
+    MediaTimeout,
     /// The dialog broke (transaction timeout, transport failure).
     SignallingFailure,
 }
@@ -68,6 +70,21 @@ pub fn mark_ended(call: &mut Call, now: Timestamp, ending: Ending) -> Option<Han
             q850::NORMAL_CLEARING,
             200,
             HangupSignal::None,
+        ),
+        (Ending::MediaTimeout, true) => (
+            CallStatus::Completed,
+            HangupSource::MediaTimeout,
+            q850::NORMAL_CLEARING,
+            200,
+            HangupSignal::Bye,
+        ),
+        // Media only flows after the answer; kept total for completeness.
+        (Ending::MediaTimeout, false) => (
+            CallStatus::Failed,
+            HangupSource::MediaTimeout,
+            q850::TEMPORARY_FAILURE,
+            408,
+            HangupSignal::Reject(408),
         ),
         // A BYE before our 200 cannot happen in a valid dialog; treat it as the caller leaving.
         (Ending::RemoteBye, false) | (Ending::RemoteCancel, _) => (
@@ -135,6 +152,9 @@ pub fn mark_ended(call: &mut Call, now: Timestamp, ending: Ending) -> Option<Han
     }
     if ending == Ending::SignallingFailure {
         call.reason = Some("signalling failure".to_owned());
+    }
+    if ending == Ending::MediaTimeout {
+        call.reason = Some("no RTP from the peer".to_owned());
     }
     Some(signal)
 }
@@ -212,6 +232,19 @@ mod tests {
         );
         assert_eq!(rejected.status, CallStatus::NoAnswer);
         assert_eq!(rejected.hangup_cause_code, Some(21));
+    }
+
+    #[test]
+    fn media_timeout_hangs_up_with_its_own_source() {
+        let mut call = call();
+        mark_answered(&mut call, at(1));
+        assert_eq!(
+            mark_ended(&mut call, at(40), Ending::MediaTimeout),
+            Some(HangupSignal::Bye)
+        );
+        assert_eq!(call.status, CallStatus::Completed);
+        assert_eq!(call.hangup_source, Some(HangupSource::MediaTimeout));
+        assert_eq!(call.reason.as_deref(), Some("no RTP from the peer"));
     }
 
     #[test]

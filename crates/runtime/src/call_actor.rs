@@ -13,11 +13,12 @@ use tokio_util::sync::CancellationToken;
 use warbler_call::{Ending, HangupSignal, mark_answered, mark_ended, mark_ringing};
 use warbler_flow::{Action, Executor, Outcome, Output, StepId};
 use warbler_media::{
-    MAXIMUM_PACKET_SIZE, MediaEvent, MediaSession, Negotiated, PlayoutId, SessionConfig,
+    AnswerParams, MAXIMUM_PACKET_SIZE, MediaEvent, MediaSession, Negotiated, PlayoutId,
+    SessionConfig, SessionOptions, negotiate, parse_offer, render_answer,
 };
 use warbler_model::{
-    Call, CallFlow, CallFlowId, Command, CommandId, EventKind, PlaybackOptions, SayOptions,
-    WorkspaceId,
+    Call, CallFlow, CallFlowId, Command, CommandId, DtmfKey, EventKind, PlaybackOptions,
+    SayOptions, WorkspaceId,
 };
 use warbler_sip::{InboundLeg, LegEvent};
 
@@ -54,6 +55,8 @@ pub(crate) struct CallSetup {
     pub(crate) socket: UdpSocket,
     pub(crate) negotiated: Negotiated,
     pub(crate) answer_sdp: Vec<u8>,
+    /// The `o=` session id of our SDP (its version grows with every re-answer, RFC 3264 §8).
+    pub(crate) session_id: u64,
     pub(crate) initial_flow: Option<CallFlow>,
     pub(crate) controls: mpsc::Receiver<Control>,
 }
@@ -66,6 +69,8 @@ pub(crate) struct Shared {
     pub(crate) registry: Arc<Registry>,
     /// Wakes the webhook dispatcher after an event was stored.
     pub(crate) wake: Arc<tokio::sync::Notify>,
+    /// RTP inactivity after which an answered call is hung up.
+    pub(crate) media_timeout: Option<std::time::Duration>,
 }
 
 /// The media state of the leg.
@@ -91,6 +96,8 @@ struct Actor {
     remote_media: Option<SocketAddr>,
     negotiated: Negotiated,
     answer_sdp: Vec<u8>,
+    session_id: u64,
+    answer_version: u64,
     media: MediaState,
     executor: Executor,
     controls: mpsc::Receiver<Control>,
@@ -116,6 +123,8 @@ pub(crate) async fn run(setup: CallSetup, shared: Shared, cancel: CancellationTo
         socket: setup.socket,
         negotiated: setup.negotiated,
         answer_sdp: setup.answer_sdp,
+        session_id: setup.session_id,
+        answer_version: 1,
         media: MediaState::NotAnswered,
         executor: Executor::new(),
         controls: setup.controls,
@@ -149,7 +158,11 @@ impl Actor {
             let flow_deadline = self.executor.poll_timeout();
             tokio::select! {
                 () = self.cancel.cancelled() => self.end(Ending::Shutdown).await,
-                () = sleep_until(media_deadline) => self.send_media(&mut send_buffer),
+                () = sleep_until(media_deadline) => {
+                    if self.send_media(&mut send_buffer) == MediaOutcome::RtpTimedOut {
+                        self.end(Ending::MediaTimeout).await;
+                    }
+                }
                 event = self.leg.next_event() => self.on_leg_event(event).await,
                 Some(control) = self.controls.recv() => self.on_control(control).await,
                 Some(joined) = self.preparations.join_next(), if !self.preparations.is_empty() => {
@@ -210,7 +223,7 @@ impl Actor {
         let mut flow_changed = false;
         while let Some(output) = self.executor.poll_output() {
             match output {
-                Output::CommandChanged { .. } => flow_changed = true,
+                Output::CommandChanged { .. } | Output::Gathered { .. } => flow_changed = true,
                 Output::FlowFinished => tracing::debug!("flow finished; the call stays up"),
                 Output::Action(action) => {
                     if self.call.status.is_terminal() {
@@ -250,6 +263,15 @@ impl Actor {
             }
             Action::StopMedia { step } => self.stop_media(step),
             Action::Hangup { cause, .. } => self.end(Ending::Api(cause)).await,
+            Action::IdleHangup => self.end(Ending::Api(None)).await,
+            // Refused at the API (`check_flow`) until the runtime carries them out; a flow that
+            // still holds one fails that command and goes on.
+            Action::Record { step, .. } | Action::Bridge { step, .. } => {
+                let reason = "not available on this server yet".to_owned();
+                self.executor
+                    .handle_done(now, step, Outcome::Failed(reason));
+            }
+            Action::StopRecording { .. } | Action::EndBridge { .. } => {}
         }
     }
 
@@ -269,7 +291,15 @@ impl Actor {
             initial_sequence: u16::from_be_bytes([random[4], random[5]]),
             initial_timestamp: u32::from_be_bytes([random[6], random[7], random[8], random[9]]),
         };
-        self.media = MediaState::Answered(Box::new(MediaSession::new(config, Instant::now())));
+        let mut options = SessionOptions::default();
+        if let Some(timeout) = self.shared.media_timeout {
+            options = options.with_media_timeout(timeout);
+        }
+        self.media = MediaState::Answered(Box::new(MediaSession::with_options(
+            config,
+            options,
+            Instant::now(),
+        )));
         self.executor.handle_answered();
         if mark_answered(&mut self.call, now_timestamp()) {
             self.persist(Some(EventKind::VoiceInbound)).await;
@@ -356,13 +386,17 @@ impl Actor {
         }
     }
 
-    fn send_media(&mut self, buffer: &mut [u8; MAXIMUM_PACKET_SIZE]) {
+    /// Sends the RTP packets that are due, then handles what the media session reports.
+    fn send_media(&mut self, buffer: &mut [u8; MAXIMUM_PACKET_SIZE]) -> MediaOutcome {
         let MediaState::Answered(session) = &mut self.media else {
-            return;
+            return MediaOutcome::Running;
         };
+        let mut outcome = MediaOutcome::Running;
         let now = Instant::now();
         while let Some(length) = session.handle_timeout(now, buffer) {
-            if let Some(remote) = self.remote_media {
+            if let Some(remote) = self.remote_media
+                && self.negotiated.direction.sends()
+            {
                 // Non-blocking send: a full socket buffer drops this packet (counted by the
                 // kernel); RTP is loss-tolerant and pacing must not stall.
                 let _ = self.socket.try_send_to(&buffer[..length], remote);
@@ -390,11 +424,19 @@ impl Actor {
                     }
                 }
                 MediaEvent::PlayoutCancelled(_) => {}
+                MediaEvent::Dtmf { digit, .. } => {
+                    if let Some(key) = DtmfKey::from_char(digit) {
+                        tracing::debug!(%digit, "DTMF");
+                        self.executor.handle_dtmf(now, key);
+                    }
+                }
+                MediaEvent::RtpTimeout => outcome = MediaOutcome::RtpTimedOut,
             }
         }
         if first_audio {
             self.log_first_audio();
         }
+        outcome
     }
 
     fn on_rtp(&mut self, packet: &[u8], source: SocketAddr) {
@@ -431,6 +473,13 @@ impl Actor {
                 self.log_first_audio();
             }
             Some(LegEvent::Cancelled) => self.end(Ending::RemoteCancel).await,
+            Some(LegEvent::Dtmf { digit, .. }) => {
+                // SIP INFO application/dtmf-relay (a non-standard but common carrier method).
+                if let Some(key) = DtmfKey::from_char(digit) {
+                    self.executor.handle_dtmf(Instant::now(), key);
+                }
+            }
+            Some(LegEvent::Reoffer { sdp }) => self.on_reoffer(&sdp).await,
             Some(LegEvent::RemoteHangup) => self.end(Ending::RemoteBye).await,
             Some(LegEvent::Terminated(reason)) => {
                 tracing::warn!(?reason, "the SIP dialog ended");
@@ -438,6 +487,40 @@ impl Actor {
             }
             None => self.end(Ending::SignallingFailure).await,
         }
+    }
+
+    /// A re-INVITE or UPDATE with a new offer (hold, resume, new address; RFC 3264 §8): answer
+    /// with the same port and codec if the offer still allows it, mirrored direction; else 488.
+    async fn on_reoffer(&mut self, sdp: &[u8]) {
+        let text = String::from_utf8_lossy(sdp);
+        let negotiated = parse_offer(&text)
+            .ok()
+            .and_then(|offer| negotiate(&offer, &[self.negotiated.codec]).ok());
+        let Some(negotiated) = negotiated else {
+            tracing::info!("re-offer without our codec: 488");
+            if let Err(error) = self.leg.reject_reoffer(488).await {
+                tracing::warn!(%error, "could not refuse the re-offer");
+            }
+            return;
+        };
+        let local = self.socket.local_addr().ok();
+        let Some(local) = local else { return };
+        self.answer_version += 1;
+        let answer = render_answer(&AnswerParams::for_negotiated(
+            &negotiated,
+            local,
+            self.session_id,
+            self.answer_version,
+        ));
+        if let Err(error) = self.leg.answer_reoffer(answer.into_bytes()).await {
+            tracing::warn!(%error, "could not answer the re-offer");
+            return;
+        }
+        tracing::info!(direction = ?negotiated.direction, "re-offer answered");
+        if let Some(remote) = negotiated.remote {
+            self.remote_media = Some(remote);
+        }
+        self.negotiated = negotiated;
     }
 
     async fn on_control(&mut self, control: Control) {
@@ -503,6 +586,15 @@ impl Actor {
             tracing::error!("the persister is gone; a call update was not stored");
         }
     }
+}
+
+/// What a media tick found.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum MediaOutcome {
+    /// Media flows (or the call is not answered).
+    Running,
+    /// No RTP arrived for the media timeout.
+    RtpTimedOut,
 }
 
 enum Preparation {

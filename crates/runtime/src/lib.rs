@@ -10,6 +10,7 @@ mod call_actor;
 mod media_source;
 mod ports;
 mod registry;
+mod routes;
 pub mod webhook;
 
 use std::net::{IpAddr, SocketAddr};
@@ -33,21 +34,10 @@ use crate::call_actor::{CallSetup, Control, PersistRequest, Shared, random_bytes
 use crate::media_source::MediaSource;
 use crate::ports::PortPool;
 use crate::registry::{Entry, Registry};
+pub use crate::routes::ChannelRoute;
+use crate::routes::RouteTable;
 pub use crate::webhook::WebhookConfig;
 use crate::webhook::now_timestamp;
-
-/// Where inbound calls for one channel go.
-#[derive(Clone, Debug)]
-pub struct ChannelRoute {
-    /// The workspace owning the channel.
-    pub workspace: WorkspaceId,
-    /// The channel.
-    pub channel: ChannelId,
-    /// Request-URI users this channel answers; empty = every user.
-    pub numbers: Vec<String>,
-    /// A flow run at once on every inbound call, until a PATCH replaces it.
-    pub call_flow: Option<CallFlow>,
-}
 
 /// Runtime settings.
 #[derive(Clone, Debug)]
@@ -58,8 +48,9 @@ pub struct RuntimeConfig {
     pub rtp_ports: RangeInclusive<u16>,
     /// The address put in SDP (`c=`) and bound for RTP; defaults to the SIP address's IP.
     pub media_address: Option<IpAddr>,
-    /// Channels, first match wins (a channel with numbers before a catch-all).
-    pub channels: Vec<ChannelRoute>,
+    /// Hang up an answered call when no RTP arrived for this long (`None`: never). Note that a
+    /// peer holding the call with `a=inactive` sends no RTP either.
+    pub media_timeout: Option<Duration>,
     /// Webhook delivery settings.
     pub webhook: WebhookConfig,
     /// The `User-Agent`/`Server` product token.
@@ -166,17 +157,45 @@ impl RuntimeHandle {
 
 /// Checks that every `say` of `flow` has a voice on this server.
 pub fn check_flow(library: &AudioLibrary, flow: &CallFlow, path: &str) -> Result<(), UpdateError> {
+    let unsupported = |index: usize, field: &str, message: String| {
+        Err(UpdateError::Invalid(ValidationError::unsupported(
+            format!("{path}[{index}].{field}"),
+            message,
+        )))
+    };
     for (index, step) in flow.steps.iter().enumerate() {
-        if let Command::Say(say) = &step.command
+        let say = match &step.command {
+            Command::Say(say) => Some((say, "options.locale")),
+            Command::Gather(gather) => match &gather.prompt {
+                Some(warbler_model::GatherPrompt::Say(say)) => Some((say, "options.say.locale")),
+                _ => None,
+            },
+            _ => None,
+        };
+        if let Some((say, field)) = say
             && let Err(error) = library.tts().supports(&say.locale)
         {
-            return Err(UpdateError::Invalid(ValidationError::unsupported(
-                format!("{path}[{index}].options.locale"),
-                error.to_string(),
-            )));
+            return unsupported(index, field, error.to_string());
+        }
+        if let Some(name) = not_yet_carried_out(&step.command) {
+            return unsupported(
+                index,
+                "command",
+                format!("the `{name}` command is not available on this server yet"),
+            );
         }
     }
     Ok(())
+}
+
+/// Commands the model and the flow engine know but the call runtime cannot carry out yet:
+/// refused with 422 rather than accepted and faked.
+fn not_yet_carried_out(command: &Command) -> Option<&'static str> {
+    match command {
+        Command::Record(_) => Some("record"),
+        Command::Bridge(_) => Some("bridge"),
+        _ => None,
+    }
 }
 
 /// The running runtime: its handle, and the tasks to stop in order at shutdown.
@@ -201,6 +220,8 @@ impl Runtime {
     /// drains; then the webhook dispatcher and SIP stop.
     pub async fn shutdown(self, grace: Duration) {
         tracing::info!(live_calls = self.handle.live_calls(), "shutting down");
+        // New INVITEs get 503 with Retry-After (RFC 3261 §21.5.4) from now on; live dialogs go on.
+        self.endpoint.drain();
         self.calls_cancel.cancel();
         self.calls.close();
         if tokio::time::timeout(grace, self.calls.wait())
@@ -272,10 +293,11 @@ pub async fn start(
         media: Arc::clone(&media),
         registry: Arc::clone(&registry),
         wake: Arc::clone(&wake),
+        media_timeout: config.media_timeout,
     };
     let driver = Driver {
         store: store.clone(),
-        routes: Arc::new(config.channels),
+        routes: RouteTable::new(store.clone()),
         ports: Arc::new(PortPool::new(media_address, config.rtp_ports)),
         media_address,
         shared,
@@ -351,7 +373,7 @@ async fn run_persister(
 
 struct Driver {
     store: Store,
-    routes: Arc<Vec<ChannelRoute>>,
+    routes: RouteTable,
     ports: Arc<PortPool>,
     media_address: IpAddr,
     shared: Shared,
@@ -377,10 +399,18 @@ impl Driver {
 
     /// Routes, negotiates media, persists the new call and starts its actor.
     async fn accept(&self, mut incoming: IncomingCall) {
-        let Some(route) = self.route(&incoming.request_user) else {
-            tracing::info!(user = %incoming.request_user, "no channel for this number: 404");
-            let _ = incoming.leg.reject(404).await;
-            return;
+        let route = match self.routes.route(&incoming.request_user).await {
+            Ok(Some(route)) => route,
+            Ok(None) => {
+                tracing::info!(user = %incoming.request_user, "no channel for this number: 404");
+                let _ = incoming.leg.reject(404).await;
+                return;
+            }
+            Err(error) => {
+                tracing::error!(%error, "reading the channels failed: 500");
+                let _ = incoming.leg.reject(500).await;
+                return;
+            }
         };
         // RFC 3264 §6: no acceptable codec (or no offer we can answer) → 488.
         let negotiated = match incoming
@@ -389,8 +419,9 @@ impl Driver {
             .map(String::from_utf8_lossy)
             .ok_or(())
             .and_then(|text| parse_offer(&text).map_err(|_| ()))
-            .and_then(|offer| negotiate(&offer, &[Codec::Pcmu, Codec::Pcma]).map_err(|_| ()))
-        {
+            .and_then(|offer| {
+                negotiate(&offer, &[Codec::Pcmu, Codec::Pcma, Codec::G722]).map_err(|_| ())
+            }) {
             Ok(negotiated) => negotiated,
             Err(()) => {
                 tracing::info!(call_id = %incoming.call_id, "no acceptable SDP offer: 488");
@@ -456,22 +487,10 @@ impl Driver {
             socket,
             negotiated,
             answer_sdp,
+            session_id,
             initial_flow: route.call_flow.clone(),
             controls,
         };
         call_actor::run(setup, self.shared.clone(), self.cancel.child_token()).await;
-    }
-
-    fn route(&self, user: &str) -> Option<&ChannelRoute> {
-        let normalized = user.trim_start_matches('+');
-        self.routes
-            .iter()
-            .find(|route| {
-                route
-                    .numbers
-                    .iter()
-                    .any(|number| number.trim_start_matches('+') == normalized)
-            })
-            .or_else(|| self.routes.iter().find(|route| route.numbers.is_empty()))
     }
 }

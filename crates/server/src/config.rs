@@ -21,6 +21,77 @@ pub(crate) struct Cli {
 pub(crate) enum CliCommand {
     /// Run the server: HTTP API, SIP (UDP and TCP), RTP media, webhooks.
     Serve(ServeArgs),
+    /// Manage workspaces (usable while the server runs).
+    #[command(subcommand)]
+    Workspaces(WorkspacesCommand),
+    /// Manage access keys (usable while the server runs).
+    #[command(subcommand)]
+    Keys(KeysCommand),
+}
+
+/// Where the database is, for the admin commands.
+#[derive(Debug, Args)]
+pub(crate) struct DataDirArgs {
+    /// Data directory of the server. Default ./warbler-data.
+    #[arg(long, env = "WARBLER_DATA_DIR", default_value = "./warbler-data")]
+    pub(crate) data_dir: PathBuf,
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum WorkspacesCommand {
+    /// Add a workspace (in the first organization) with one voice channel and one access key;
+    /// prints the same JSON fields as bootstrap.json.
+    Create {
+        #[command(flatten)]
+        data: DataDirArgs,
+        /// Request-URI users the new channel answers (comma-separated); none = every user not
+        /// claimed by another channel.
+        #[arg(long, value_delimiter = ',')]
+        numbers: Vec<String>,
+    },
+    /// List workspaces as JSON lines.
+    List {
+        #[command(flatten)]
+        data: DataDirArgs,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum KeysCommand {
+    /// Create an access key; prints it once (only its hash is stored).
+    Create {
+        #[command(flatten)]
+        data: DataDirArgs,
+        /// The workspace (default: the first one, bootstrap.json's).
+        #[arg(long)]
+        workspace: Option<String>,
+    },
+    /// List a workspace's keys (ids and dates, never secrets) as JSON lines.
+    List {
+        #[command(flatten)]
+        data: DataDirArgs,
+        /// The workspace (default: the first one).
+        #[arg(long)]
+        workspace: Option<String>,
+    },
+    /// Revoke a key: requests with it get 401 at once.
+    Revoke {
+        #[command(flatten)]
+        data: DataDirArgs,
+        /// The workspace (default: the first one).
+        #[arg(long)]
+        workspace: Option<String>,
+        /// The key's id (from `keys list`).
+        key_id: String,
+    },
+    /// Create a new key and revoke every other key of the workspace; prints the new key.
+    Rotate {
+        #[command(flatten)]
+        data: DataDirArgs,
+        /// The workspace (default: the first one).
+        #[arg(long)]
+        workspace: Option<String>,
+    },
 }
 
 #[derive(Debug, Args)]
@@ -43,6 +114,9 @@ pub(crate) struct ServeArgs {
     /// Address announced in SDP and bound for RTP. Default: the SIP address's IP.
     #[arg(long, env = "WARBLER_MEDIA_ADDRESS")]
     pub(crate) media_address: Option<IpAddr>,
+    /// Hang up an answered call after this many seconds without RTP (0: never). Default 0.
+    #[arg(long, env = "WARBLER_MEDIA_TIMEOUT")]
+    pub(crate) media_timeout: Option<u64>,
     /// Log filter (tracing env-filter syntax). Default "info,rsipstack=warn".
     #[arg(long, env = "WARBLER_LOG")]
     pub(crate) log: Option<String>,
@@ -57,6 +131,7 @@ struct FileConfig {
     sip_listen: Option<SocketAddr>,
     rtp_ports: Option<String>,
     media_address: Option<IpAddr>,
+    media_timeout: Option<u64>,
     log: Option<String>,
     #[serde(default)]
     webhooks: WebhookSettings,
@@ -152,6 +227,7 @@ pub(crate) struct Config {
     pub(crate) sip_listen: SocketAddr,
     pub(crate) rtp_ports: RangeInclusive<u16>,
     pub(crate) media_address: Option<IpAddr>,
+    pub(crate) media_timeout: Option<std::time::Duration>,
     pub(crate) log: String,
     pub(crate) webhooks: WebhookSettings,
     pub(crate) channels: Vec<ChannelConfig>,
@@ -189,6 +265,11 @@ impl Config {
                 .unwrap_or(SocketAddr::from(([127, 0, 0, 1], 5060))),
             rtp_ports: parse_port_range(&rtp_ports)?,
             media_address: args.media_address.or(file.media_address),
+            media_timeout: args
+                .media_timeout
+                .or(file.media_timeout)
+                .filter(|seconds| *seconds > 0)
+                .map(std::time::Duration::from_secs),
             log: args
                 .log
                 .or(file.log)

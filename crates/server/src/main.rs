@@ -1,6 +1,7 @@
 //! The `warbler` binary: configuration, logging, bootstrap, wiring of store, runtime and HTTP
 //! API, and signals. The only crate allowed `anyhow`.
 
+mod admin;
 mod config;
 mod control;
 
@@ -14,7 +15,6 @@ use clap::Parser;
 use serde::Serialize;
 use tokio_util::sync::CancellationToken;
 use warbler_audio::{AudioLibrary, AudioLibraryConfig, Tts};
-use warbler_model::request::{FlowContext, parse_call_flow};
 use warbler_model::{AccessKeyId, ChannelId, OrganizationId, Timestamp, WorkspaceId};
 use warbler_runtime::{ChannelRoute, RuntimeConfig};
 use warbler_store::{ChannelSpec, NewWorkspace, Store};
@@ -40,6 +40,8 @@ fn main() -> std::process::ExitCode {
     let result = runtime.block_on(async {
         match cli.command {
             CliCommand::Serve(args) => serve(Config::load(args)?).await,
+            CliCommand::Workspaces(command) => admin::workspaces(command).await,
+            CliCommand::Keys(command) => admin::keys(command).await,
         }
     });
     match result {
@@ -70,7 +72,7 @@ async fn serve(config: Config) -> Result<()> {
     let store = Store::open(&config.data_dir)
         .await
         .context("opening the database")?;
-    let routes_workspace = bootstrap(&store, &config).await?;
+    bootstrap(&store, &config).await?;
     let tts = Tts::discover();
     tracing::info!(
         locales = tts.supported_locales().len(),
@@ -87,13 +89,13 @@ async fn serve(config: Config) -> Result<()> {
         tts,
         AudioLibraryConfig::new(config.data_dir.join("cache")),
     );
-    let routes = channel_routes(&store, &library, routes_workspace, &config.channels).await?;
+    check_channel_flows(&store, &library).await?;
 
     let runtime_config = RuntimeConfig {
         sip_listen: config.sip_listen,
         rtp_ports: config.rtp_ports.clone(),
         media_address: config.media_address,
-        channels: routes,
+        media_timeout: config.media_timeout,
         webhook: config.webhooks.to_runtime(),
         user_agent: concat!("Warbler/", env!("CARGO_PKG_VERSION")).to_owned(),
     };
@@ -212,41 +214,18 @@ async fn bootstrap(store: &Store, config: &Config) -> Result<WorkspaceId> {
     Ok(access.workspace_id)
 }
 
-/// The routes of the configured channels, with their flows parsed (and checked) once.
-async fn channel_routes(
-    store: &Store,
-    library: &AudioLibrary,
-    workspace: WorkspaceId,
-    declared: &[ChannelConfig],
-) -> Result<Vec<ChannelRoute>> {
-    let mut routes = Vec::new();
+/// Checks every stored channel's flow once at start (a configuration mistake stops the server
+/// with the field path); the runtime then routes from the store.
+async fn check_channel_flows(store: &Store, library: &AudioLibrary) -> Result<()> {
     for channel in store.all_channels().await.context("reading channels")? {
-        let call_flow = match &channel.call_flow {
-            Some(serde_json::Value::Array(commands)) => {
-                let path = "call_flow";
-                let flow = parse_call_flow(path, commands.clone(), FlowContext::UpdateCall)
-                    .map_err(|error| anyhow::anyhow!("channel {}: {error}", channel.id))?;
-                warbler_runtime::check_flow(library, &flow, path)
-                    .map_err(|error| anyhow::anyhow!("channel {}: {error}", channel.id))?;
-                Some(flow)
-            }
-            Some(_) => anyhow::bail!(
-                "channel {}: call_flow must be an array of commands",
-                channel.id
-            ),
-            None => None,
-        };
-        routes.push(ChannelRoute {
-            workspace: channel.workspace_id,
-            channel: channel.id,
-            numbers: channel.numbers,
-            call_flow,
-        });
+        let route = ChannelRoute::from_channel(&channel)
+            .map_err(|error| anyhow::anyhow!("channel {}: {error}", channel.id))?;
+        if let Some(flow) = &route.call_flow {
+            warbler_runtime::check_flow(library, flow, "call_flow")
+                .map_err(|error| anyhow::anyhow!("channel {}: {error}", channel.id))?;
+        }
     }
-    // Channels with numbers first, so a catch-all channel does not shadow them.
-    routes.sort_by_key(|route| route.numbers.is_empty());
-    let _ = (workspace, declared);
-    Ok(routes)
+    Ok(())
 }
 
 fn write_private(path: &Path, contents: &[u8]) -> Result<()> {
@@ -263,7 +242,7 @@ fn write_private(path: &Path, contents: &[u8]) -> Result<()> {
 }
 
 /// A 40-character access key from 240 random bits (base62).
-fn new_secret() -> String {
+pub(crate) fn new_secret() -> String {
     const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
     let mut secret = String::with_capacity(40);
     while secret.len() < 40 {
@@ -277,13 +256,13 @@ fn new_secret() -> String {
     secret
 }
 
-fn random_bytes() -> [u8; 10] {
+pub(crate) fn random_bytes() -> [u8; 10] {
     let mut bytes = [0u8; 10];
     bytes.copy_from_slice(&uuid::Uuid::new_v4().as_bytes()[..10]);
     bytes
 }
 
-fn now_timestamp() -> Timestamp {
+pub(crate) fn now_timestamp() -> Timestamp {
     let millis = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |elapsed| elapsed.as_millis());

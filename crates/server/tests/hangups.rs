@@ -161,3 +161,38 @@ async fn caller_cancel_while_ringing_is_no_answer() {
         ["starting", "ringing", "no-answer"]
     );
 }
+
+/// The caller stops sending RTP (SIPp's scenario goes quiet after its digit): after the media
+/// timeout the server hangs up with `hangupSource: media-timeout`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rtp_silence_past_the_media_timeout_hangs_up() {
+    let config = r#"
+        media_timeout = 2
+        [[channels]]
+        call_flow = [ { command = "answer" }, { command = "pause", options = { length = 60 } } ]
+    "#;
+    let server = Server::start("media-timeout", Some(config));
+    let receiver = Receiver::start(&server, SIGNING_KEY, |_| serde_json::Value::Null).await;
+    server.subscribe(&receiver.hook_url(), SIGNING_KEY).await;
+    let mut sipp = start_sipp_uac(
+        &server.dir.0,
+        server.sip,
+        "1000",
+        "uac_audio_dtmf_wait_bye.xml",
+    );
+    let exit = tokio::task::spawn_blocking(move || sipp.wait_for_exit(Duration::from_secs(30)))
+        .await
+        .expect("join");
+    assert_eq!(
+        exit,
+        Some(0),
+        "the server must hang up with a BYE:\n{}",
+        server.logs()
+    );
+    let call_id = wait_for_status(&receiver, "completed").await;
+    let call = server.get_call(&call_id).await;
+    assert_eq!(call["hangupSource"], "media-timeout", "{call:#}");
+    assert_eq!(call["reason"], "no RTP from the peer");
+    let duration = call["duration"].as_u64().expect("duration");
+    assert!((2..=4).contains(&duration), "hung up after {duration} s");
+}
