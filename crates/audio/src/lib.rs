@@ -9,6 +9,9 @@
 //! - [`fetch`](crate::fetch()): bounded HTTP(S) downloads.
 //! - [`AudioLibrary`]: the service combining them, with memory and disk caches and one
 //!   production per key however many calls ask at once.
+//! - [`RecordingWriter`]: call recordings written to disk as the call runs (mono or stereo WAV,
+//!   at most a second lost in a crash, [`recover_partial_recordings`] after one), and
+//!   [`encode_mp3`] through the `lame` program found at run time.
 
 #![warn(missing_docs)]
 
@@ -17,6 +20,7 @@ mod decode;
 mod fetch;
 mod library;
 mod pcm;
+mod recording;
 mod resample;
 mod scratch;
 mod tts;
@@ -25,6 +29,11 @@ pub use decode::{DecodeError, DecodeLimits, MAX_SAMPLE_RATE, decode, decode_with
 pub use fetch::{FetchError, FetchLimits, Fetched, UrlScheme, fetch};
 pub use library::{AudioError, AudioLibrary, AudioLibraryConfig, TELEPHONY_SAMPLE_RATE};
 pub use pcm::Pcm;
+pub use recording::{
+    FinishedRecording, Mp3Error, Mp3Limits, Mp3Operation, RecordingError, RecordingLayout,
+    RecordingOperation, RecordingWriter, WavInfo, encode_mp3, mp3_encoder_available,
+    recover_partial_recordings, wav_info,
+};
 pub use resample::resample;
 pub use tts::{
     SpeechRequest, Tts, TtsError, TtsLimits, TtsOperation, TtsProgram, TtsPrograms, Voice,

@@ -600,7 +600,7 @@ fn plain_text(text: &str) -> String {
 }
 
 /// Reads all of `stream`, keeping the first [`MAX_STDERR_BYTES`] as (lossy) text.
-async fn read_bounded(stream: Option<tokio::process::ChildStderr>) -> String {
+pub(crate) async fn read_bounded(stream: Option<tokio::process::ChildStderr>) -> String {
     let Some(mut stream) = stream else {
         return String::new();
     };
@@ -619,7 +619,7 @@ async fn read_bounded(stream: Option<tokio::process::ChildStderr>) -> String {
 }
 
 /// The first executable file called `name` in a `PATH` directory.
-fn find_on_path(name: &str) -> Option<PathBuf> {
+pub(crate) fn find_on_path(name: &str) -> Option<PathBuf> {
     let path = std::env::var_os("PATH")?;
     std::env::split_paths(&path)
         .map(|directory| directory.join(name))
