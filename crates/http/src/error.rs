@@ -39,6 +39,12 @@ pub(crate) enum ApiError {
     /// The call has already ended: 422 `CallNotActive`.
     #[error("the call has already ended")]
     CallNotActive,
+    /// The call cannot take this command in its current state: 422 `InvalidCallState`.
+    #[error("{0}")]
+    InvalidCallState(String),
+    /// The channel has no trunk to place a call through: 422 `NoTrunk`.
+    #[error("this channel has no trunk to place calls through")]
+    NoTrunk,
     /// The route exists but not for this method: 405.
     #[error("this method is not allowed on this resource")]
     MethodNotAllowed,
@@ -60,7 +66,10 @@ impl ApiError {
             Self::NotFound => StatusCode::NOT_FOUND,
             Self::InvalidJson(_) | Self::UnreadableBody => StatusCode::BAD_REQUEST,
             Self::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
-            Self::Validation(_) | Self::CallNotActive => StatusCode::UNPROCESSABLE_ENTITY,
+            Self::Validation(_)
+            | Self::CallNotActive
+            | Self::InvalidCallState(_)
+            | Self::NoTrunk => StatusCode::UNPROCESSABLE_ENTITY,
             Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             Self::Conflict => StatusCode::CONFLICT,
             Self::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
@@ -77,6 +86,8 @@ impl ApiError {
             Self::PayloadTooLarge { .. } => "PayloadTooLarge",
             Self::Validation(error) => error.code,
             Self::CallNotActive => "CallNotActive",
+            Self::InvalidCallState(_) => "InvalidCallState",
+            Self::NoTrunk => "NoTrunk",
             Self::MethodNotAllowed => "MethodNotAllowed",
             Self::Conflict => "Conflict",
             Self::Unavailable => "ServiceUnavailable",
@@ -163,6 +174,8 @@ impl From<ControlError> for ApiError {
         match error {
             ControlError::NotFound => Self::NotFound,
             ControlError::CallNotActive => Self::CallNotActive,
+            ControlError::WrongState { message } => Self::InvalidCallState(message),
+            ControlError::NoTrunk => Self::NoTrunk,
             ControlError::Invalid(error) => Self::Validation(error),
             ControlError::Unavailable => Self::Unavailable,
         }
@@ -220,5 +233,59 @@ mod tests {
         assert_eq!(body["details"], json!({"field": "pageToken"}));
         let (status, _) = render(StoreError::Conflict.into()).await;
         assert_eq!(status, StatusCode::CONFLICT);
+    }
+
+    #[tokio::test]
+    async fn control_errors_are_mapped() {
+        let cases = [
+            (ControlError::NotFound, StatusCode::NOT_FOUND, "NotFound"),
+            (
+                ControlError::CallNotActive,
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "CallNotActive",
+            ),
+            (
+                ControlError::WrongState {
+                    message: "the call is not answered yet".to_owned(),
+                },
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "InvalidCallState",
+            ),
+            (
+                ControlError::NoTrunk,
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "NoTrunk",
+            ),
+            (
+                ControlError::Invalid(ValidationError::invalid("locale", "no voice")),
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "InvalidValue",
+            ),
+            (
+                ControlError::Unavailable,
+                StatusCode::SERVICE_UNAVAILABLE,
+                "ServiceUnavailable",
+            ),
+        ];
+        for (error, status, code) in cases {
+            let description = format!("{error:?}");
+            let (rendered_status, body) = render(error.into()).await;
+            assert_eq!(rendered_status, status, "{description}");
+            assert_eq!(body["code"], code, "{description}");
+        }
+        let (_, body) = render(
+            ControlError::WrongState {
+                message: "the call is not answered yet".to_owned(),
+            }
+            .into(),
+        )
+        .await;
+        assert_eq!(body["message"], "the call is not answered yet");
+        assert!(body.get("details").is_none());
+        let (_, body) = render(ControlError::NoTrunk.into()).await;
+        assert_eq!(
+            body["message"],
+            "this channel has no trunk to place calls through"
+        );
     }
 }

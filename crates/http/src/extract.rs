@@ -113,6 +113,25 @@ impl PathIds {
     }
 }
 
+/// `/workspaces/{workspaceId}/…`: the caller's own workspace.
+pub(crate) struct WorkspaceScope {
+    pub(crate) workspace: WorkspaceId,
+}
+
+impl<C: CallControl> FromRequestParts<AppState<C>> for WorkspaceScope {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState<C>,
+    ) -> Result<Self, Self::Rejection> {
+        let access = authenticate(parts, &state.store).await?;
+        let path = PathIds::from_parts(parts).await?;
+        let workspace = path.workspace(&access)?;
+        Ok(Self { workspace })
+    }
+}
+
 /// `/workspaces/{workspaceId}/channels/{channelId}/…`: the caller's workspace and one of its
 /// channels.
 pub(crate) struct ChannelScope {
@@ -275,6 +294,24 @@ impl<C: CallControl> FromRequest<AppState<C>> for JsonBody {
     }
 }
 
+/// The body of a request whose body is optional: `None` when it is empty (or only whitespace),
+/// otherwise parsed as JSON like [`JsonBody`] (400 when it is not JSON).
+pub(crate) struct OptionalJsonBody(pub(crate) Option<Value>);
+
+impl<C: CallControl> FromRequest<AppState<C>> for OptionalJsonBody {
+    type Rejection = ApiError;
+
+    async fn from_request(request: Request, state: &AppState<C>) -> Result<Self, Self::Rejection> {
+        let bytes = read_body(request, state).await?;
+        if bytes.iter().all(u8::is_ascii_whitespace) {
+            return Ok(Self(None));
+        }
+        serde_json::from_slice(&bytes)
+            .map(|value| Self(Some(value)))
+            .map_err(|error| ApiError::InvalidJson(error.to_string()))
+    }
+}
+
 /// The body of a request that takes none: whatever it holds is ignored, but it is still read
 /// within the body limit (413 beyond), like every other body.
 pub(crate) struct IgnoredBody;
@@ -293,6 +330,18 @@ fn query_pairs(parts: &Parts) -> Result<Vec<(String, String)>, ApiError> {
     Query::<Vec<(String, String)>>::try_from_uri(&parts.uri)
         .map(|Query(pairs)| pairs)
         .map_err(|_| ApiError::invalid_field("", "the query string is malformed"))
+}
+
+/// The query's decoded `(name, value)` pairs, in order, for the `warbler_model::request`
+/// parsers to judge.
+pub(crate) struct QueryPairs(pub(crate) Vec<(String, String)>);
+
+impl<S: Send + Sync> FromRequestParts<S> for QueryPairs {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
+        query_pairs(parts).map(Self)
+    }
 }
 
 /// `?limit=&pageToken=` of a list (spec §2.5, §5.2), `limit` at most `MAX`. Other query

@@ -11,11 +11,13 @@ use http_body_util::BodyExt;
 use serde_json::{Value, json};
 use tower::ServiceExt;
 use uuid::Uuid;
-use warbler_http::{ApiConfig, CallControl, Clock, ControlError, REQUEST_ID_HEADER, router};
-use warbler_model::request::PatchCall;
+use warbler_http::{
+    ApiConfig, CallControl, Clock, CommandAccepted, ControlError, REQUEST_ID_HEADER, router,
+};
+use warbler_model::request::{CreateCall, PatchCall};
 use warbler_model::{
-    AccessKeyId, Call, CallId, CallStatus, ChannelId, EventKind, HangupSource, OrganizationId,
-    Timestamp, ValidationError, WorkspaceId,
+    AccessKeyId, Call, CallId, CallStatus, ChannelId, Command, EventKind, HangupSource,
+    OrganizationId, Timestamp, ValidationError, WorkspaceId,
 };
 use warbler_store::{ChannelSpec, NewWorkspace, Store};
 
@@ -40,11 +42,14 @@ enum Outcome {
     ShuttingDown,
 }
 
-/// A call runtime that knows a fixed set of calls and records every patch it is given.
+/// A call runtime that knows a fixed set of calls and records every patch it is given. Creating
+/// calls and running commands are tested in `tests/calls.rs`; here they are only counted (and
+/// refused as unavailable).
 #[derive(Default)]
 struct FakeControl {
     calls: Mutex<HashMap<CallId, (WorkspaceId, Call, Outcome)>>,
     patches: Mutex<Vec<(WorkspaceId, ChannelId, CallId, PatchCall)>>,
+    other_requests: Mutex<usize>,
 }
 
 impl FakeControl {
@@ -57,6 +62,15 @@ impl FakeControl {
 
     fn patches(&self) -> Vec<(WorkspaceId, ChannelId, CallId, PatchCall)> {
         self.patches.lock().expect("lock").clone()
+    }
+
+    /// How many creates and commands reached the fake.
+    fn other_requests(&self) -> usize {
+        *self.other_requests.lock().expect("lock")
+    }
+
+    fn count_other_request(&self) {
+        *self.other_requests.lock().expect("lock") += 1;
     }
 
     /// The call as the fake returns it after accepting `patch`.
@@ -99,6 +113,27 @@ impl CallControl for FakeControl {
             ))),
             Outcome::ShuttingDown => Err(ControlError::Unavailable),
         }
+    }
+
+    async fn create_call(
+        &self,
+        _workspace: WorkspaceId,
+        _channel: ChannelId,
+        _request: CreateCall,
+    ) -> Result<Call, ControlError> {
+        self.count_other_request();
+        Err(ControlError::Unavailable)
+    }
+
+    async fn command(
+        &self,
+        _workspace: WorkspaceId,
+        _channel: ChannelId,
+        _call: CallId,
+        _command: Command,
+    ) -> Result<CommandAccepted, ControlError> {
+        self.count_other_request();
+        Err(ControlError::Unavailable)
     }
 }
 
@@ -317,10 +352,16 @@ async fn health_needs_no_key() {
 async fn a_missing_or_unknown_key_is_401() {
     let fixture = fixture().await;
     let first = &fixture.first;
-    let routes = [
+    let mut routes = vec![
         (Method::GET, first.calls_path()),
+        (Method::POST, first.calls_path()),
+        (
+            Method::GET,
+            format!("/workspaces/{}/channels/calls", first.workspace),
+        ),
         (Method::GET, first.call_path(0)),
         (Method::PATCH, first.call_path(0)),
+        (Method::GET, format!("{}/insights", first.call_path(0))),
         (Method::GET, first.subscriptions_path()),
         (Method::POST, first.subscriptions_path()),
         (
@@ -349,6 +390,11 @@ async fn a_missing_or_unknown_key_is_401() {
             "/workspaces/not-a-uuid/channels/x/calls".to_owned(),
         ),
     ];
+    for command in [
+        "answer", "ringing", "hangup", "playback", "say", "gather", "record", "bridge",
+    ] {
+        routes.push((Method::POST, format!("{}/{command}", first.call_path(0))));
+    }
     let authorizations = [
         None,
         Some("AccessKey not-a-key".to_owned()),
@@ -549,6 +595,7 @@ async fn other_workspaces_resources_look_missing() {
         assert_eq!(reply.code(), "NotFound", "{name}");
     }
     assert!(fixture.control.patches().is_empty());
+    assert_eq!(fixture.control.other_requests(), 0);
 }
 
 #[tokio::test]
@@ -740,7 +787,7 @@ async fn calls_are_listed_page_by_page() {
         .expect("a next page")
         .to_owned();
     let uri = format!(
-        "{}?limit=2&pageToken={token}&status=ignored",
+        "{}?limit=2&pageToken={token}&unknown=ignored",
         first.calls_path()
     );
     let second_page = send(&fixture.app, Method::GET, &uri, key, None).await;

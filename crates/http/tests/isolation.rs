@@ -25,8 +25,18 @@ struct Route {
     authenticated: bool,
 }
 
+const WORKSPACE_CALLS: &str = "/workspaces/{workspaceId}/channels/calls";
 const CALLS: &str = "/workspaces/{workspaceId}/channels/{channelId}/calls";
 const CALL: &str = "/workspaces/{workspaceId}/channels/{channelId}/calls/{callId}";
+const INSIGHTS: &str = "/workspaces/{workspaceId}/channels/{channelId}/calls/{callId}/insights";
+const ANSWER: &str = "/workspaces/{workspaceId}/channels/{channelId}/calls/{callId}/answer";
+const RINGING: &str = "/workspaces/{workspaceId}/channels/{channelId}/calls/{callId}/ringing";
+const HANGUP: &str = "/workspaces/{workspaceId}/channels/{channelId}/calls/{callId}/hangup";
+const PLAYBACK: &str = "/workspaces/{workspaceId}/channels/{channelId}/calls/{callId}/playback";
+const SAY: &str = "/workspaces/{workspaceId}/channels/{channelId}/calls/{callId}/say";
+const GATHER: &str = "/workspaces/{workspaceId}/channels/{channelId}/calls/{callId}/gather";
+const RECORD: &str = "/workspaces/{workspaceId}/channels/{channelId}/calls/{callId}/record";
+const BRIDGE: &str = "/workspaces/{workspaceId}/channels/{channelId}/calls/{callId}/bridge";
 const SUBSCRIPTIONS: &str =
     "/organizations/{organizationId}/workspaces/{workspaceId}/webhook-subscriptions";
 const SUBSCRIPTION: &str = "/organizations/{organizationId}/workspaces/{workspaceId}/webhook-subscriptions/{subscriptionId}";
@@ -48,12 +58,53 @@ fn routes() -> Vec<Route> {
             authenticated: false,
             ..route(Method::GET, "/health", None, StatusCode::OK)
         },
+        route(Method::GET, WORKSPACE_CALLS, None, StatusCode::OK),
         route(Method::GET, CALLS, None, StatusCode::OK),
+        route(
+            Method::POST,
+            CALLS,
+            Some(r#"{"to":"+31612345678"}"#),
+            StatusCode::ACCEPTED,
+        ),
         route(Method::GET, CALL, None, StatusCode::OK),
         route(
             Method::PATCH,
             CALL,
             Some(r#"{"status":"completed"}"#),
+            StatusCode::ACCEPTED,
+        ),
+        route(Method::GET, INSIGHTS, None, StatusCode::OK),
+        route(Method::POST, ANSWER, None, StatusCode::ACCEPTED),
+        route(Method::POST, RINGING, Some("{}"), StatusCode::ACCEPTED),
+        route(
+            Method::POST,
+            HANGUP,
+            Some(r#"{"cause":"busy"}"#),
+            StatusCode::ACCEPTED,
+        ),
+        route(
+            Method::POST,
+            PLAYBACK,
+            Some(r#"{"media":["https://example.com/a.wav"]}"#),
+            StatusCode::ACCEPTED,
+        ),
+        route(
+            Method::POST,
+            SAY,
+            Some(r#"{"text":"hello"}"#),
+            StatusCode::ACCEPTED,
+        ),
+        route(
+            Method::POST,
+            GATHER,
+            Some(r#"{"maxNumKeys":1}"#),
+            StatusCode::ACCEPTED,
+        ),
+        route(Method::POST, RECORD, None, StatusCode::ACCEPTED),
+        route(
+            Method::POST,
+            BRIDGE,
+            Some(r#"{"to":"1000"}"#),
             StatusCode::ACCEPTED,
         ),
         route(Method::GET, SUBSCRIPTIONS, None, StatusCode::OK),
@@ -138,7 +189,11 @@ fn assert_shows_nothing_of(tenant: &Tenant, reply: &Reply, context: &str) {
 async fn snapshot(fixture: &Fixture) -> Vec<Value> {
     let first = &fixture.first;
     let ids = PathIds::of(first);
-    let mut uris = vec![ids.fill(CALLS), ids.fill(SUBSCRIPTIONS)];
+    let mut uris = vec![
+        ids.fill(WORKSPACE_CALLS),
+        ids.fill(CALLS),
+        ids.fill(SUBSCRIPTIONS),
+    ];
     for state in ["pending", "delivered", "dead"] {
         uris.push(format!("{}?state={state}&limit=100", ids.fill(DELIVERIES)));
     }
@@ -238,7 +293,10 @@ async fn every_route_hides_another_workspaces_resources() {
             before,
             "{name}: B's requests changed A's data"
         );
-        assert!(fixture.control.patches().is_empty(), "{name}");
+        assert!(
+            fixture.control.requests().is_empty(),
+            "{name}: B's requests reached the call runtime"
+        );
 
         // Sanity: the same path with A's key and A's ids is A's resource.
         let path = PathIds::of(first).fill(route.template);

@@ -13,11 +13,14 @@ use http_body_util::BodyExt;
 use serde_json::Value;
 use tower::ServiceExt;
 use uuid::Uuid;
-use warbler_http::{ApiConfig, CallControl, Clock, ControlError, REQUEST_ID_HEADER, router};
-use warbler_model::request::PatchCall;
+use warbler_http::{
+    ApiConfig, CallControl, Clock, CommandAccepted, ControlError, REQUEST_ID_HEADER, router,
+};
+use warbler_model::request::{CreateCall, PatchCall};
 use warbler_model::{
-    AccessKeyId, Call, CallId, CallStatus, ChannelId, EventId, EventKind, OrganizationId,
-    SubscriptionId, Timestamp, WebhookService, WebhookSubscription, WorkspaceId,
+    AccessKeyId, Call, CallId, CallStatus, ChannelId, Command, CommandId, CommandRecord,
+    CommandStatus, EventId, EventKind, OrganizationId, SubscriptionId, Timestamp, WebhookService,
+    WebhookSubscription, WorkspaceId,
 };
 use warbler_store::{ChannelSpec, NewWorkspace, Store};
 
@@ -36,24 +39,115 @@ impl Clock for FixedClock {
     }
 }
 
-/// A call runtime that accepts every patch of the calls it knows and records it.
+/// What the fake call runtime was asked, in order.
+#[derive(Clone, Debug, PartialEq)]
+pub(crate) enum ControlRequest {
+    /// `update_call`.
+    Update {
+        workspace: WorkspaceId,
+        channel: ChannelId,
+        call: CallId,
+        patch: PatchCall,
+    },
+    /// `create_call`.
+    Create {
+        workspace: WorkspaceId,
+        channel: ChannelId,
+        request: CreateCall,
+    },
+    /// `command`.
+    Command {
+        workspace: WorkspaceId,
+        channel: ChannelId,
+        call: CallId,
+        command: Command,
+    },
+}
+
+/// The id the fake gives a created call or a bridged leg.
+pub(crate) fn created_call_id() -> CallId {
+    CallId::from_parts(1, [0xcc; 10])
+}
+
+/// The id the fake gives an accepted command.
+pub(crate) fn command_id() -> CommandId {
+    CommandId::from_parts(1, [0xdd; 10])
+}
+
+/// The recording id the fake gives an accepted `record`.
+pub(crate) const RECORDING_ID: &str = "0193500b-5a3e-7c4d-9f1a-2b3c4d5e6f70";
+
+/// A call runtime that records every request it gets, then accepts it for the calls it knows
+/// (or refuses it with the error given to [`FakeControl::refuse_next`]).
 #[derive(Default)]
 pub(crate) struct FakeControl {
     calls: Mutex<Vec<(WorkspaceId, Call)>>,
-    patches: Mutex<Vec<CallId>>,
+    requests: Mutex<Vec<ControlRequest>>,
+    refusal: Mutex<Option<ControlError>>,
 }
 
 impl FakeControl {
-    fn know(&self, workspace: WorkspaceId, call: &Call) {
+    /// Makes the fake know `call` of `workspace` (and accept requests about it).
+    pub(crate) fn know(&self, workspace: WorkspaceId, call: &Call) {
         self.calls
             .lock()
             .expect("lock")
             .push((workspace, call.clone()));
     }
 
+    /// Every request so far, in order.
+    pub(crate) fn requests(&self) -> Vec<ControlRequest> {
+        self.requests.lock().expect("lock").clone()
+    }
+
     /// The calls patched so far.
     pub(crate) fn patches(&self) -> Vec<CallId> {
-        self.patches.lock().expect("lock").clone()
+        self.requests()
+            .into_iter()
+            .filter_map(|request| match request {
+                ControlRequest::Update { call, .. } => Some(call),
+                _ => None,
+            })
+            .collect()
+    }
+
+    /// The next request is refused with `error`.
+    pub(crate) fn refuse_next(&self, error: ControlError) {
+        *self.refusal.lock().expect("lock") = Some(error);
+    }
+
+    /// Records `request`, then answers the pending refusal, if any.
+    fn record(&self, request: ControlRequest) -> Result<(), ControlError> {
+        self.requests.lock().expect("lock").push(request);
+        match self.refusal.lock().expect("lock").take() {
+            Some(error) => Err(error),
+            None => Ok(()),
+        }
+    }
+
+    fn known(&self, workspace: WorkspaceId, channel: ChannelId, call: CallId) -> Option<Call> {
+        self.calls
+            .lock()
+            .expect("lock")
+            .iter()
+            .find(|(known_workspace, known)| {
+                *known_workspace == workspace && known.channel_id == channel && known.id == call
+            })
+            .map(|(_, known)| known.clone())
+    }
+
+    /// The record the fake shows for `command` accepted on `call`.
+    pub(crate) fn record_of(call: CallId, command: &Command) -> CommandRecord {
+        CommandRecord {
+            id: command_id(),
+            call_id: call,
+            call_flow_id: None,
+            status: CommandStatus::Accepted,
+            command: command.name(),
+            conditions: Vec::new(),
+            reason: None,
+            gather: None,
+        }
     }
 }
 
@@ -65,21 +159,83 @@ impl CallControl for FakeControl {
         call: CallId,
         patch: PatchCall,
     ) -> Result<Call, ControlError> {
-        let known = self
-            .calls
-            .lock()
-            .expect("lock")
-            .iter()
-            .find(|(known_workspace, known)| {
-                *known_workspace == workspace && known.channel_id == channel && known.id == call
-            })
-            .map(|(_, known)| known.clone());
-        let mut known = known.ok_or(ControlError::NotFound)?;
-        self.patches.lock().expect("lock").push(call);
+        self.record(ControlRequest::Update {
+            workspace,
+            channel,
+            call,
+            patch: patch.clone(),
+        })?;
+        let mut known = self
+            .known(workspace, channel, call)
+            .ok_or(ControlError::NotFound)?;
         if patch.hang_up {
             known.status = CallStatus::Completed;
         }
         Ok(known)
+    }
+
+    async fn create_call(
+        &self,
+        workspace: WorkspaceId,
+        channel: ChannelId,
+        request: CreateCall,
+    ) -> Result<Call, ControlError> {
+        self.record(ControlRequest::Create {
+            workspace,
+            channel,
+            request: request.clone(),
+        })?;
+        let from = request
+            .from
+            .clone()
+            .unwrap_or_else(|| "+31100000000".to_owned());
+        Ok(Call::from_create_call(
+            created_call_id(),
+            channel,
+            from,
+            &request,
+            Timestamp::from_unix_millis(NOW_MILLIS),
+        ))
+    }
+
+    async fn command(
+        &self,
+        workspace: WorkspaceId,
+        channel: ChannelId,
+        call: CallId,
+        command: Command,
+    ) -> Result<CommandAccepted, ControlError> {
+        self.record(ControlRequest::Command {
+            workspace,
+            channel,
+            call,
+            command: command.clone(),
+        })?;
+        let known = self
+            .known(workspace, channel, call)
+            .ok_or(ControlError::NotFound)?;
+        let record = Self::record_of(call, &command);
+        Ok(match command {
+            Command::Record(_) => CommandAccepted::Record {
+                command: record,
+                recording_id: RECORDING_ID.parse().expect("uuid"),
+            },
+            Command::Bridge(options) => {
+                let mut leg = Call::outgoing(
+                    created_call_id(),
+                    channel,
+                    options.from.clone().unwrap_or(known.to),
+                    options.to.clone(),
+                    Timestamp::from_unix_millis(NOW_MILLIS),
+                );
+                leg.parent_id = Some(call);
+                CommandAccepted::Bridge {
+                    command: record,
+                    bridged_call: leg,
+                }
+            }
+            _ => CommandAccepted::Command(record),
+        })
     }
 }
 
