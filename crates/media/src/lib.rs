@@ -117,8 +117,8 @@ pub use jitter::{InsertOutcome, JitterBuffer, JitterStatistics, ReceivedFrameKin
 pub use rtcp::{MAXIMUM_RTCP_PACKET_SIZE, ReportBlock, RtcpError, RtcpPacket, SenderInfo};
 pub use rtp::{RTP_HEADER_SIZE, RtpError, RtpHeader, RtpPacket};
 pub use sdp::{
-    AnswerParams, AudioDescription, Direction, FormatParameters, Negotiated, RtpMap, SdpError,
-    SessionOffer, TransportProtocol, negotiate, parse_offer, render_answer,
+    AnswerParams, AudioDescription, Direction, FormatParameters, Negotiated, OfferParams, RtpMap,
+    SdpError, SessionOffer, TransportProtocol, negotiate, parse_offer, render_answer, render_offer,
 };
 pub use session::{
     DEFAULT_RTCP_INTERVAL, FRAME_DURATION, MAXIMUM_CATCH_UP_TICKS, MAXIMUM_PACKET_SIZE, MediaEvent,

@@ -629,11 +629,91 @@ pub fn render_answer(params: &AnswerParams) -> String {
     sdp
 }
 
+/// What to put in an SDP offer of ours (an outbound call, RFC 3264 §5).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OfferParams<'codecs> {
+    /// `o=` session id.
+    pub session_id: u64,
+    /// `o=` session version.
+    pub session_version: u64,
+    /// Our RTP address (`c=` and `m=` port).
+    pub local: SocketAddr,
+    /// The codecs we offer, most preferred first (static payload types).
+    pub codecs: &'codecs [Codec],
+    /// The dynamic payload type we offer `telephone-event/8000` on (RFC 4733 §7.1.1).
+    pub telephone_event: u8,
+}
+
+/// Renders a complete SDP offer (RFC 4566 §5, RFC 3264 §5) with CRLF line endings. The answer
+/// is read back with [`parse_offer`] and [`negotiate`] (the answer names the chosen codec).
+pub fn render_offer(params: &OfferParams<'_>) -> String {
+    let address_type = match params.local.ip() {
+        IpAddr::V4(_) => "IP4",
+        IpAddr::V6(_) => "IP6",
+    };
+    let address = params.local.ip();
+    let mut sdp = String::with_capacity(400);
+    // Writing to a String cannot fail; the results are discarded.
+    let _ = write!(
+        sdp,
+        "v=0\r\n\
+         o=warbler {} {} IN {address_type} {address}\r\n\
+         s=-\r\n\
+         c=IN {address_type} {address}\r\n\
+         t=0 0\r\n\
+         m=audio {} RTP/AVP",
+        params.session_id,
+        params.session_version,
+        params.local.port(),
+    );
+    for codec in params.codecs {
+        let _ = write!(sdp, " {}", codec.payload_type());
+    }
+    let _ = write!(sdp, " {}\r\n", params.telephone_event);
+    for codec in params.codecs {
+        let _ = write!(
+            sdp,
+            "a=rtpmap:{} {}/{}\r\n",
+            codec.payload_type(),
+            codec.name(),
+            codec.clock_rate()
+        );
+    }
+    let event = params.telephone_event;
+    let _ = write!(
+        sdp,
+        "a=rtpmap:{event} telephone-event/8000\r\na=fmtp:{event} {TELEPHONE_EVENTS}\r\n\
+         a=ptime:{SENT_PTIME_MS}\r\na=sendrecv\r\n"
+    );
+    sdp
+}
+
 #[cfg(test)]
 mod tests {
     use std::net::Ipv4Addr;
 
     use super::*;
+
+    #[test]
+    fn our_offer_parses_and_an_answer_to_it_negotiates() {
+        let local = SocketAddr::from((Ipv4Addr::LOCALHOST, 20_000));
+        let offer = render_offer(&OfferParams {
+            session_id: 7,
+            session_version: 1,
+            local,
+            codecs: &[Codec::Pcmu, Codec::Pcma],
+            telephone_event: 101,
+        });
+        assert!(
+            offer.contains("m=audio 20000 RTP/AVP 0 8 101\r\n"),
+            "{offer}"
+        );
+        let parsed = parse_offer(&offer).expect("our offer parses");
+        let negotiated = negotiate(&parsed, &[Codec::Pcma, Codec::Pcmu]).expect("negotiates");
+        assert_eq!(negotiated.codec, Codec::Pcmu, "the offer's order wins");
+        assert_eq!(negotiated.telephone_event, Some(101));
+        assert_eq!(negotiated.remote, Some(local));
+    }
 
     const BARESIP_OFFER: &str = "v=0\r\n\
         o=- 1993739234 3398466364 IN IP4 192.168.1.20\r\n\

@@ -181,6 +181,8 @@ impl HangupSource {
 
 /// ITU-T Q.850 cause values used in `hangupCauseCode`.
 pub mod q850 {
+    /// 1: unallocated (unassigned) number.
+    pub const UNALLOCATED_NUMBER: u16 = 1;
     /// 16: normal call clearing.
     pub const NORMAL_CLEARING: u16 = 16;
     /// 17: user busy.

@@ -4,23 +4,25 @@
 
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use tokio::net::UdpSocket;
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::{AbortHandle, JoinSet};
 use tokio_util::sync::CancellationToken;
-use warbler_call::{Ending, HangupSignal, mark_answered, mark_ended, mark_ringing};
+use warbler_call::{Ending, HangupSignal, mark_answered, mark_ended, mark_ringing, mark_starting};
 use warbler_flow::{Action, Executor, Outcome, Output, StepId};
 use warbler_media::{
     AnswerParams, MAXIMUM_PACKET_SIZE, MediaEvent, MediaSession, Negotiated, PlayoutId,
     SessionConfig, SessionOptions, negotiate, parse_offer, render_answer,
 };
 use warbler_model::{
-    Call, CallFlow, CallFlowId, Command, CommandId, DtmfKey, EventKind, PlaybackOptions,
-    SayOptions, WorkspaceId,
+    Call, CallFlow, CallFlowId, Command, CommandId, CommandRecord, Direction, DtmfKey, EventKind,
+    FlowStart, FlowStep, PlaybackOptions, SayOptions, WorkspaceId,
 };
-use warbler_sip::{InboundLeg, LegEvent};
+use warbler_sip::{OutboundRequest, SipEndpoint};
+
+use crate::leg::{Leg, Signal};
 
 use crate::media_source::{MediaSource, PreparedAudio};
 use crate::registry::Registry;
@@ -34,6 +36,20 @@ pub(crate) enum Control {
         patch: warbler_model::request::PatchCall,
         reply: oneshot::Sender<Call>,
     },
+    /// Run one command now (the per-command endpoints, spec §5.7–5.14), replacing what is left
+    /// of the flow; reply with the command as the API shows it, once stored.
+    Command {
+        command: Command,
+        reply: oneshot::Sender<Result<CommandRecord, CommandRefused>>,
+    },
+}
+
+/// Why a call refused a command.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum CommandRefused {
+    /// The command does not fit the call (e.g. `answer` on an outgoing call).
+    #[error("{0}")]
+    WrongState(&'static str),
 }
 
 /// A call state change for the persister (one task, so changes are stored in order).
@@ -47,18 +63,31 @@ pub(crate) struct PersistRequest {
     pub(crate) stored: Option<oneshot::Sender<Call>>,
 }
 
-/// Everything a new inbound call actor starts with.
+/// Everything a new call actor starts with.
 pub(crate) struct CallSetup {
     pub(crate) workspace: WorkspaceId,
     pub(crate) call: Call,
-    pub(crate) leg: InboundLeg,
+    pub(crate) leg: Leg,
     pub(crate) socket: UdpSocket,
-    pub(crate) negotiated: Negotiated,
+    /// Incoming: the negotiation of the caller's offer. Outgoing: none until the answer.
+    pub(crate) negotiated: Option<Negotiated>,
+    /// Incoming: our SDP answer. Outgoing: our SDP offer.
     pub(crate) answer_sdp: Vec<u8>,
+    /// Outgoing only: how to dial and when the flow starts.
+    pub(crate) dialing: Option<Dialing>,
     /// The `o=` session id of our SDP (its version grows with every re-answer, RFC 3264 §8).
     pub(crate) session_id: u64,
     pub(crate) initial_flow: Option<CallFlow>,
     pub(crate) controls: mpsc::Receiver<Control>,
+}
+
+/// How an outgoing call is placed (spec §5.1).
+pub(crate) struct Dialing {
+    pub(crate) request: OutboundRequest,
+    pub(crate) ring_timeout: Duration,
+    pub(crate) max_duration: Duration,
+    pub(crate) flow_start: FlowStart,
+    pub(crate) send_keys: String,
 }
 
 /// Services shared by every call actor.
@@ -70,7 +99,9 @@ pub(crate) struct Shared {
     /// Wakes the webhook dispatcher after an event was stored.
     pub(crate) wake: Arc<tokio::sync::Notify>,
     /// RTP inactivity after which an answered call is hung up.
-    pub(crate) media_timeout: Option<std::time::Duration>,
+    pub(crate) media_timeout: Option<Duration>,
+    /// The SIP endpoint, for dialling.
+    pub(crate) endpoint: SipEndpoint,
 }
 
 /// The media state of the leg.
@@ -91,10 +122,10 @@ struct ActiveMedia {
 struct Actor {
     workspace: WorkspaceId,
     call: Call,
-    leg: InboundLeg,
+    leg: Leg,
     socket: UdpSocket,
     remote_media: Option<SocketAddr>,
-    negotiated: Negotiated,
+    negotiated: Option<Negotiated>,
     answer_sdp: Vec<u8>,
     session_id: u64,
     answer_version: u64,
@@ -108,8 +139,22 @@ struct Actor {
     next_playout: u64,
     acknowledged_at: Option<Instant>,
     first_audio_at: Option<Instant>,
+    /// Outgoing: the flow waiting for the answer (or the ringing, with `from-ringing`).
+    waiting_flow: Option<CallFlow>,
+    /// Outgoing: a flow's `answer` waits for the callee to answer.
+    pending_answer: Option<StepId>,
+    /// Outgoing: ring timeout, then the maximum duration once answered.
+    timers: Option<OutgoingTimers>,
+    dialing: Option<Dialing>,
     shared: Shared,
     cancel: CancellationToken,
+}
+
+/// The deadlines of an outgoing call.
+struct OutgoingTimers {
+    ring_until: Instant,
+    max_duration: Duration,
+    end_at: Option<Instant>,
 }
 
 /// Runs a call until it ends.
@@ -117,7 +162,10 @@ pub(crate) async fn run(setup: CallSetup, shared: Shared, cancel: CancellationTo
     let call_id = setup.call.id;
     let mut actor = Actor {
         workspace: setup.workspace,
-        remote_media: setup.negotiated.remote,
+        remote_media: setup
+            .negotiated
+            .as_ref()
+            .and_then(|negotiated| negotiated.remote),
         call: setup.call,
         leg: setup.leg,
         socket: setup.socket,
@@ -134,12 +182,19 @@ pub(crate) async fn run(setup: CallSetup, shared: Shared, cancel: CancellationTo
         next_playout: 0,
         acknowledged_at: None,
         first_audio_at: None,
+        waiting_flow: None,
+        pending_answer: None,
+        timers: None,
+        dialing: setup.dialing,
         shared,
         cancel,
     };
-    if let Some(flow) = setup.initial_flow {
-        actor.install_flow(flow);
+    match (setup.initial_flow, actor.call.direction) {
+        (Some(flow), Direction::Incoming) => actor.install_flow(flow),
+        (flow, Direction::Outgoing) => actor.waiting_flow = flow,
+        (None, Direction::Incoming) => {}
     }
+    actor.dial().await;
     actor.run_loop().await;
     actor.shared.registry.remove(call_id);
     tracing::info!(call = %call_id, status = actor.call.status.as_str(), "call ended");
@@ -156,6 +211,7 @@ impl Actor {
                 MediaState::NotAnswered => None,
             };
             let flow_deadline = self.executor.poll_timeout();
+            let call_deadline = self.call_deadline();
             tokio::select! {
                 () = self.cancel.cancelled() => self.end(Ending::Shutdown).await,
                 () = sleep_until(media_deadline) => {
@@ -163,7 +219,15 @@ impl Actor {
                         self.end(Ending::MediaTimeout).await;
                     }
                 }
-                event = self.leg.next_event() => self.on_leg_event(event).await,
+                signal = self.leg.next_signal() => self.on_signal(signal).await,
+                () = sleep_until(call_deadline) => {
+                    let ending = if self.call.status == warbler_model::CallStatus::Ongoing {
+                        Ending::MaxDuration
+                    } else {
+                        Ending::RingTimeout
+                    };
+                    self.end(ending).await;
+                }
                 Some(control) = self.controls.recv() => self.on_control(control).await,
                 Some(joined) = self.preparations.join_next(), if !self.preparations.is_empty() => {
                     if let Ok((step, result)) = joined {
@@ -245,13 +309,23 @@ impl Actor {
                 let outcome = match self.leg.ringing().await {
                     Ok(()) => {
                         if mark_ringing(&mut self.call, now_timestamp()) {
-                            self.persist(Some(EventKind::VoiceInbound)).await;
+                            self.persist(Some(self.event_kind())).await;
                         }
                         Outcome::Completed
                     }
                     Err(error) => Outcome::Failed(error.to_string()),
                 };
                 self.executor.handle_done(now, step, outcome);
+            }
+            Action::Answer { step } if self.call.direction == Direction::Outgoing => {
+                // An outgoing call is answered by the callee: the command waits for that (or
+                // for early media, which lets a `from-ringing` flow play).
+                if matches!(self.media, MediaState::Answered(_)) {
+                    self.executor.handle_answered();
+                    self.executor.handle_done(now, step, Outcome::Completed);
+                } else {
+                    self.pending_answer = Some(step);
+                }
             }
             Action::Answer { step } => {
                 let outcome = self.answer().await;
@@ -282,11 +356,27 @@ impl Actor {
         if let Err(error) = self.leg.answer(self.answer_sdp.clone()).await {
             return Outcome::Failed(error.to_string());
         }
+        self.start_media();
+        self.executor.handle_answered();
+        if mark_answered(&mut self.call, now_timestamp()) {
+            self.persist(Some(self.event_kind())).await;
+        }
+        Outcome::Completed
+    }
+
+    /// Starts the media session for the negotiated codec (once).
+    fn start_media(&mut self) {
+        let Some(negotiated) = &self.negotiated else {
+            return;
+        };
+        if matches!(self.media, MediaState::Answered(_)) {
+            return;
+        }
         let random = random_bytes();
         let config = SessionConfig {
-            codec: self.negotiated.codec,
-            payload_type: self.negotiated.payload_type,
-            telephone_event_pt: self.negotiated.telephone_event,
+            codec: negotiated.codec,
+            payload_type: negotiated.payload_type,
+            telephone_event_pt: negotiated.telephone_event,
             ssrc: u32::from_be_bytes([random[0], random[1], random[2], random[3]]),
             initial_sequence: u16::from_be_bytes([random[4], random[5]]),
             initial_timestamp: u32::from_be_bytes([random[6], random[7], random[8], random[9]]),
@@ -300,11 +390,6 @@ impl Actor {
             options,
             Instant::now(),
         )));
-        self.executor.handle_answered();
-        if mark_answered(&mut self.call, now_timestamp()) {
-            self.persist(Some(EventKind::VoiceInbound)).await;
-        }
-        Outcome::Completed
     }
 
     fn prepare(&mut self, step: StepId, preparation: Preparation) {
@@ -395,7 +480,10 @@ impl Actor {
         let now = Instant::now();
         while let Some(length) = session.handle_timeout(now, buffer) {
             if let Some(remote) = self.remote_media
-                && self.negotiated.direction.sends()
+                && self
+                    .negotiated
+                    .as_ref()
+                    .is_none_or(|negotiated| negotiated.direction.sends())
             {
                 // Non-blocking send: a full socket buffer drops this packet (counted by the
                 // kernel); RTP is loss-tolerant and pacing must not stall.
@@ -466,26 +554,147 @@ impl Actor {
         }
     }
 
-    async fn on_leg_event(&mut self, event: Option<LegEvent>) {
-        match event {
-            Some(LegEvent::Acknowledged) => {
-                self.acknowledged_at = Some(Instant::now());
+    async fn on_signal(&mut self, signal: Signal) {
+        let now = Instant::now();
+        match signal {
+            Signal::Nothing => {}
+            Signal::Acknowledged => {
+                self.acknowledged_at = Some(now);
                 self.log_first_audio();
             }
-            Some(LegEvent::Cancelled) => self.end(Ending::RemoteCancel).await,
-            Some(LegEvent::Dtmf { digit, .. }) => {
+            Signal::Cancelled => self.end(Ending::RemoteCancel).await,
+            Signal::RemoteHangup => self.end(Ending::RemoteBye).await,
+            Signal::Ended => self.end(Ending::SignallingFailure).await,
+            Signal::Rejected { status } => self.end(Ending::Rejected(status)).await,
+            Signal::Dtmf { digit } => {
                 // SIP INFO application/dtmf-relay (a non-standard but common carrier method).
                 if let Some(key) = DtmfKey::from_char(digit) {
-                    self.executor.handle_dtmf(Instant::now(), key);
+                    self.executor.handle_dtmf(now, key);
                 }
             }
-            Some(LegEvent::Reoffer { sdp }) => self.on_reoffer(&sdp).await,
-            Some(LegEvent::RemoteHangup) => self.end(Ending::RemoteBye).await,
-            Some(LegEvent::Terminated(reason)) => {
-                tracing::warn!(?reason, "the SIP dialog ended");
-                self.end(Ending::SignallingFailure).await;
+            Signal::Reoffer { sdp } => self.on_reoffer(&sdp).await,
+            Signal::Ringing { early_sdp } => {
+                if mark_ringing(&mut self.call, now_timestamp()) {
+                    self.persist(Some(self.event_kind())).await;
+                }
+                if let Some(sdp) = early_sdp {
+                    // RFC 3960: early media; the flow may play into it (`flowStart: from-ringing`).
+                    self.take_answer_sdp(&sdp);
+                    self.start_media();
+                }
+                if self
+                    .dialing
+                    .as_ref()
+                    .is_some_and(|dialing| dialing.flow_start == FlowStart::FromRinging)
+                    && let Some(flow) = self.waiting_flow.take()
+                {
+                    self.install_flow(flow);
+                }
             }
-            None => self.end(Ending::SignallingFailure).await,
+            Signal::Answered { sdp } => {
+                if !self.take_answer_sdp(&sdp) {
+                    tracing::warn!("the callee's answer has no codec we offered: hanging up");
+                    self.end(Ending::Rejected(488)).await;
+                    return;
+                }
+                self.start_media();
+                self.executor.handle_answered();
+                if mark_answered(&mut self.call, now_timestamp()) {
+                    self.persist(Some(self.event_kind())).await;
+                }
+                if let Some(timers) = &mut self.timers {
+                    timers.end_at = Some(now + timers.max_duration);
+                }
+                let keys = self
+                    .dialing
+                    .as_ref()
+                    .map(|dialing| dialing.send_keys.clone())
+                    .unwrap_or_default();
+                if !keys.is_empty()
+                    && let MediaState::Answered(session) = &mut self.media
+                    && let Err(error) = session.send_dtmf(&keys)
+                {
+                    tracing::warn!(%error, "could not send the sendKeys digits");
+                }
+                if let Some(step) = self.pending_answer.take() {
+                    self.executor.handle_done(now, step, Outcome::Completed);
+                }
+                if let Some(flow) = self.waiting_flow.take() {
+                    self.install_flow(flow);
+                }
+            }
+        }
+    }
+
+    /// Reads the callee's SDP (early or final answer): codec, telephone-event, address.
+    /// Returns false when it names no codec we offered.
+    fn take_answer_sdp(&mut self, sdp: &[u8]) -> bool {
+        let text = String::from_utf8_lossy(sdp);
+        let Some(negotiated) = parse_offer(&text)
+            .ok()
+            .and_then(|answer| negotiate(&answer, &OFFERED_CODECS).ok())
+        else {
+            return false;
+        };
+        if let Some(remote) = negotiated.remote {
+            self.remote_media = Some(remote);
+        }
+        if self.negotiated.is_none() {
+            self.negotiated = Some(negotiated);
+        }
+        true
+    }
+
+    /// Outgoing: sends the INVITE (`starting`), arms the ring timeout.
+    async fn dial(&mut self) {
+        let Some(dialing) = &mut self.dialing else {
+            return;
+        };
+        let request = OutboundRequest {
+            target: dialing.request.target.clone(),
+            from_user: dialing.request.from_user.clone(),
+            trunk: dialing.request.trunk,
+            credentials: dialing.request.credentials.clone(),
+            offer_sdp: std::mem::take(&mut dialing.request.offer_sdp),
+            headers: dialing.request.headers.clone(),
+        };
+        let ring_timeout = dialing.ring_timeout;
+        let max_duration = dialing.max_duration;
+        if mark_starting(&mut self.call, now_timestamp()) {
+            self.persist(Some(self.event_kind())).await;
+        }
+        let endpoint = self.shared.endpoint.clone();
+        match self.leg.dial(&endpoint, request).await {
+            Ok(()) => {
+                self.timers = Some(OutgoingTimers {
+                    ring_until: Instant::now() + ring_timeout,
+                    max_duration,
+                    end_at: None,
+                });
+            }
+            Err(error) => {
+                tracing::warn!(%error, "dialling failed");
+                self.call.reason = Some(format!("dialling failed: {error}"));
+                self.end(Ending::Rejected(503)).await;
+            }
+        }
+    }
+
+    /// The next call-level deadline: the ring timeout before the answer, the maximum duration
+    /// after it.
+    fn call_deadline(&self) -> Option<Instant> {
+        let timers = self.timers.as_ref()?;
+        match self.call.status {
+            warbler_model::CallStatus::Ongoing => timers.end_at,
+            _ => Some(timers.ring_until),
+        }
+    }
+
+    /// `voice.inbound` or `voice.outbound`, by the call's direction.
+    fn event_kind(&self) -> EventKind {
+        match self.call.direction {
+            Direction::Incoming => EventKind::VoiceInbound,
+            Direction::Outgoing => EventKind::VoiceOutbound,
         }
     }
 
@@ -493,9 +702,10 @@ impl Actor {
     /// with the same port and codec if the offer still allows it, mirrored direction; else 488.
     async fn on_reoffer(&mut self, sdp: &[u8]) {
         let text = String::from_utf8_lossy(sdp);
-        let negotiated = parse_offer(&text)
-            .ok()
-            .and_then(|offer| negotiate(&offer, &[self.negotiated.codec]).ok());
+        let negotiated = parse_offer(&text).ok().and_then(|offer| {
+            let codec = self.negotiated.as_ref()?.codec;
+            negotiate(&offer, &[codec]).ok()
+        });
         let Some(negotiated) = negotiated else {
             tracing::info!("re-offer without our codec: 488");
             if let Err(error) = self.leg.reject_reoffer(488).await {
@@ -520,11 +730,55 @@ impl Actor {
         if let Some(remote) = negotiated.remote {
             self.remote_media = Some(remote);
         }
-        self.negotiated = negotiated;
+        self.negotiated = Some(negotiated);
     }
 
     async fn on_control(&mut self, control: Control) {
         match control {
+            Control::Command { command, reply } => {
+                let refusal = match (&command, self.call.direction) {
+                    (Command::Answer | Command::Ringing, Direction::Outgoing) => {
+                        Some("answer and ringing apply to incoming calls only")
+                    }
+                    (Command::Answer, Direction::Incoming)
+                        if matches!(self.media, MediaState::Answered(_)) =>
+                    {
+                        Some("the call is already answered")
+                    }
+                    (Command::Ringing, Direction::Incoming)
+                        if self.call.status != warbler_model::CallStatus::Starting =>
+                    {
+                        Some("ringing applies to a call that is starting")
+                    }
+                    _ => None,
+                };
+                if let Some(reason) = refusal {
+                    let _ = reply.send(Err(CommandRefused::WrongState(reason)));
+                    return;
+                }
+                self.install_flow(CallFlow {
+                    steps: vec![FlowStep {
+                        command,
+                        conditions: Vec::new(),
+                    }],
+                });
+                let record = self
+                    .executor
+                    .record(self.call.id)
+                    .and_then(|flow| flow.commands.into_iter().next());
+                self.pump().await;
+                let (stored, stored_answer) = oneshot::channel();
+                self.persist_then(stored).await;
+                // Reply once stored, without holding up this call's loop.
+                tokio::spawn(async move {
+                    let _ = stored_answer.await;
+                    if let Some(mut record) = record {
+                        // An ad-hoc command belongs to no flow the app sent (spec §4.4).
+                        record.call_flow_id = None;
+                        let _ = reply.send(Ok(record));
+                    }
+                });
+            }
             Control::Patch { patch, reply } => {
                 if let Some(flow) = patch.call_flow
                     && !patch.hang_up
@@ -553,11 +807,12 @@ impl Actor {
             HangupSignal::None => Ok(()),
             HangupSignal::Bye => self.leg.hangup().await,
             HangupSignal::Reject(status) => self.leg.reject(status).await,
+            HangupSignal::Cancel => self.leg.cancel().await,
         };
         if let Err(error) = result {
             tracing::warn!(%error, ?signal, "could not signal the end of the call");
         }
-        self.persist(Some(EventKind::VoiceInbound)).await;
+        self.persist(Some(self.event_kind())).await;
     }
 
     async fn persist(&mut self, event: Option<EventKind>) {
@@ -587,6 +842,10 @@ impl Actor {
         }
     }
 }
+
+/// The codecs an outgoing call offers, most preferred first.
+pub(crate) const OFFERED_CODECS: [warbler_media::Codec; 2] =
+    [warbler_media::Codec::Pcmu, warbler_media::Codec::Pcma];
 
 /// What a media tick found.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -7,6 +7,7 @@
 //! with [`Runtime::shutdown`], which ends live calls cleanly before it stops SIP.
 
 mod call_actor;
+mod leg;
 mod media_source;
 mod ports;
 mod registry;
@@ -23,14 +24,19 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use warbler_audio::AudioLibrary;
 use warbler_media::{AnswerParams, Codec, negotiate, parse_offer, render_answer};
-use warbler_model::request::PatchCall;
+use warbler_model::request::{CreateCall, PatchCall};
 use warbler_model::{
-    Call, CallFlow, CallId, CallStatus, ChannelId, Command, EventKind, ValidationError, WorkspaceId,
+    Call, CallFlow, CallId, CallStatus, ChannelId, Command, CommandRecord, EventKind,
+    ValidationError, WorkspaceId,
 };
 use warbler_sip::{IncomingCall, SipConfig, SipEndpoint};
 use warbler_store::{Store, StoreError};
 
-use crate::call_actor::{CallSetup, Control, PersistRequest, Shared, random_bytes};
+use crate::call_actor::{
+    CallSetup, CommandRefused, Control, Dialing, OFFERED_CODECS, PersistRequest, Shared,
+    random_bytes,
+};
+use crate::leg::Leg;
 use crate::media_source::MediaSource;
 use crate::ports::PortPool;
 use crate::registry::{Entry, Registry};
@@ -76,6 +82,26 @@ pub enum StartError {
     HttpClient(#[from] reqwest::Error),
 }
 
+/// Why a call could not be created.
+#[derive(Debug, thiserror::Error)]
+pub enum CreateError {
+    /// No such channel in that workspace.
+    #[error("no such channel")]
+    NotFound,
+    /// The channel has no trunk (or an unusable one) to place calls through.
+    #[error("{0}")]
+    NoTrunk(String),
+    /// The request asks for something this server cannot do.
+    #[error("{0}")]
+    Invalid(ValidationError),
+    /// No RTP port free, or shutting down.
+    #[error("unavailable")]
+    Unavailable,
+    /// The store failed.
+    #[error("store: {0}")]
+    Store(#[from] StoreError),
+}
+
 /// Why a PATCH was not applied.
 #[derive(Debug, thiserror::Error)]
 pub enum UpdateError {
@@ -88,6 +114,9 @@ pub enum UpdateError {
     /// The request asks for something this server cannot do (e.g. a locale it cannot speak).
     #[error("{0}")]
     Invalid(ValidationError),
+    /// The command does not fit the call's direction or state.
+    #[error("{0}")]
+    WrongState(&'static str),
     /// The server is shutting down or the call is overloaded.
     #[error("unavailable")]
     Unavailable,
@@ -103,6 +132,7 @@ pub struct RuntimeHandle {
     registry: Arc<Registry>,
     media: Arc<MediaSource>,
     sip_address: SocketAddr,
+    dialer: Arc<Dialer>,
 }
 
 impl RuntimeHandle {
@@ -130,6 +160,93 @@ impl RuntimeHandle {
                 && let Ok(call) = answer.await
             {
                 return Ok(call);
+            }
+        }
+        match self.store.call(workspace, channel, call).await {
+            Ok(_) => Err(UpdateError::CallNotActive),
+            Err(StoreError::NotFound) => Err(UpdateError::NotFound),
+            Err(error) => Err(UpdateError::Store(error)),
+        }
+    }
+
+    /// Places an outgoing call through the channel's trunk (spec §5.1): stores it `accepted`
+    /// (with its `voice.outbound` event) and starts its actor, which dials at once.
+    pub async fn create_call(
+        &self,
+        workspace: WorkspaceId,
+        channel: ChannelId,
+        request: CreateCall,
+    ) -> Result<Call, CreateError> {
+        if request.scheduled_for.is_some() {
+            return Err(CreateError::Invalid(ValidationError::unsupported(
+                "scheduledFor",
+                "scheduled calls are not available on this server yet",
+            )));
+        }
+        if request.record {
+            return Err(CreateError::Invalid(ValidationError::unsupported(
+                "record",
+                "call recording is not available on this server yet",
+            )));
+        }
+        check_flow(self.media.library(), &request.call_flow, "callFlow").map_err(|error| {
+            match error {
+                UpdateError::Invalid(validation) => CreateError::Invalid(validation),
+                _ => CreateError::Unavailable,
+            }
+        })?;
+        self.dialer.create_call(workspace, channel, request).await
+    }
+
+    /// Runs one command on a live call now (spec §5.7–5.14), replacing what is left of its flow.
+    pub async fn command(
+        &self,
+        workspace: WorkspaceId,
+        channel: ChannelId,
+        call: CallId,
+        command: Command,
+    ) -> Result<CommandRecord, UpdateError> {
+        let flow = CallFlow {
+            steps: vec![warbler_model::FlowStep {
+                command,
+                conditions: Vec::new(),
+            }],
+        };
+        check_flow(self.media.library(), &flow, "command").map_err(|error| match error {
+            // Paths of a single command have no flow index (`options.locale`, not `command[0]…`).
+            UpdateError::Invalid(mut validation) => {
+                validation.path = validation
+                    .path
+                    .trim_start_matches("command[0].")
+                    .replace("command[0]", "command");
+                if validation.path.starts_with("options.") {
+                    validation.path = validation.path.trim_start_matches("options.").to_owned();
+                }
+                UpdateError::Invalid(validation)
+            }
+            other => other,
+        })?;
+        let Some(command) = flow.steps.into_iter().next().map(|step| step.command) else {
+            return Err(UpdateError::Unavailable);
+        };
+        if let Some(entry) = self.registry.get(call)
+            && entry.workspace == workspace
+            && entry.channel == channel
+        {
+            let (reply, answer) = oneshot::channel();
+            if entry
+                .controls
+                .send(Control::Command { command, reply })
+                .await
+                .is_ok()
+            {
+                return match answer.await {
+                    Ok(Ok(record)) => Ok(record),
+                    Ok(Err(CommandRefused::WrongState(reason))) => {
+                        Err(UpdateError::WrongState(reason))
+                    }
+                    Err(_) => Err(UpdateError::CallNotActive),
+                };
             }
         }
         match self.store.call(workspace, channel, call).await {
@@ -294,11 +411,21 @@ pub async fn start(
         registry: Arc::clone(&registry),
         wake: Arc::clone(&wake),
         media_timeout: config.media_timeout,
+        endpoint: endpoint.clone(),
     };
+    let ports = Arc::new(PortPool::new(media_address, config.rtp_ports));
+    let dialer = Arc::new(Dialer {
+        store: store.clone(),
+        ports: Arc::clone(&ports),
+        media_address,
+        shared: shared.clone(),
+        tracker: calls.clone(),
+        cancel: calls_cancel.clone(),
+    });
     let driver = Driver {
         store: store.clone(),
         routes: RouteTable::new(store.clone()),
-        ports: Arc::new(PortPool::new(media_address, config.rtp_ports)),
+        ports,
         media_address,
         shared,
         tracker: calls.clone(),
@@ -310,6 +437,7 @@ pub async fn start(
         registry,
         media,
         sip_address: endpoint.local_addr(),
+        dialer,
     };
     Ok(Runtime {
         handle,
@@ -369,6 +497,155 @@ async fn run_persister(
             let _ = stored.send(request.call);
         }
     }
+}
+
+/// Places outgoing calls.
+struct Dialer {
+    store: Store,
+    ports: Arc<PortPool>,
+    media_address: IpAddr,
+    shared: Shared,
+    tracker: TaskTracker,
+    cancel: CancellationToken,
+}
+
+impl Dialer {
+    async fn create_call(
+        &self,
+        workspace: WorkspaceId,
+        channel_id: ChannelId,
+        request: CreateCall,
+    ) -> Result<Call, CreateError> {
+        let channel = match self.store.channel(workspace, channel_id).await {
+            Ok(channel) => channel,
+            Err(StoreError::NotFound) => return Err(CreateError::NotFound),
+            Err(error) => return Err(CreateError::Store(error)),
+        };
+        let trunk_text = channel.trunk.clone().ok_or_else(|| {
+            CreateError::NoTrunk("this channel has no trunk to place calls through".to_owned())
+        })?;
+        let (trunk_host, trunk) = resolve_trunk(&trunk_text)
+            .await
+            .map_err(CreateError::NoTrunk)?;
+        if self.cancel.is_cancelled() {
+            return Err(CreateError::Unavailable);
+        }
+        let socket = self
+            .ports
+            .allocate()
+            .await
+            .ok_or(CreateError::Unavailable)?;
+        let local_port = socket.local_addr().map_or(0, |address| address.port());
+        let random = random_bytes();
+        let session_id = u64::from_be_bytes([
+            0, 0, random[0], random[1], random[2], random[3], random[4], random[5],
+        ]);
+        let offer = warbler_media::render_offer(&warbler_media::OfferParams {
+            session_id,
+            session_version: 1,
+            local: SocketAddr::new(self.media_address, local_port),
+            codecs: &OFFERED_CODECS,
+            telephone_event: 101,
+        })
+        .into_bytes();
+        let now = now_timestamp();
+        let from = request
+            .from
+            .clone()
+            .or_else(|| channel.numbers.first().cloned())
+            .unwrap_or_else(|| "warbler".to_owned());
+        let call_id = CallId::from_parts(u64::try_from(now.unix_millis()).unwrap_or(0), random);
+        let call = Call::from_create_call(call_id, channel_id, from.clone(), &request, now);
+        // Outbound target (RFC 3261 §19.1): a SIP URI as given, else the number at the trunk.
+        let target = if request.to.starts_with("sip:") || request.to.starts_with("sips:") {
+            request.to.clone()
+        } else {
+            format!("sip:{}@{trunk_host}", request.to)
+        };
+        let from_user = from
+            .trim_start_matches("sip:")
+            .split('@')
+            .next()
+            .unwrap_or("warbler")
+            .to_owned();
+        let credentials = match (&channel.trunk_username, &channel.trunk_password) {
+            (Some(username), Some(password)) => Some(warbler_sip::Credentials {
+                username: username.clone(),
+                password: password.clone(),
+            }),
+            _ => None,
+        };
+        let dialing = Dialing {
+            request: warbler_sip::OutboundRequest {
+                target,
+                from_user,
+                trunk,
+                credentials,
+                offer_sdp: offer.clone(),
+                headers: Vec::new(),
+            },
+            ring_timeout: Duration::from_secs(u64::from(request.ring_timeout)),
+            max_duration: Duration::from_secs(u64::from(request.max_duration)),
+            flow_start: request.flow_start,
+            send_keys: request.send_keys.iter().map(|key| key.as_char()).collect(),
+        };
+        self.store
+            .insert_call(workspace, &call, EventKind::VoiceOutbound, now)
+            .await?;
+        self.shared.wake.notify_one();
+        let (controls_sender, controls) = mpsc::channel(16);
+        self.shared.registry.insert(
+            call_id,
+            Entry {
+                workspace,
+                channel: channel_id,
+                controls: controls_sender,
+            },
+        );
+        tracing::info!(call = %call_id, to = %call.to, trunk = %trunk, "outbound call");
+        let flow = (!request.call_flow.steps.is_empty()).then(|| request.call_flow.clone());
+        let setup = CallSetup {
+            workspace,
+            call: call.clone(),
+            leg: Leg::Outbound(None),
+            socket,
+            negotiated: None,
+            answer_sdp: offer,
+            dialing: Some(dialing),
+            session_id,
+            initial_flow: flow,
+            controls,
+        };
+        let shared = self.shared.clone();
+        let cancel = self.cancel.child_token();
+        self.tracker.spawn(call_actor::run(setup, shared, cancel));
+        Ok(call)
+    }
+}
+
+/// Resolves a channel's `trunk` (`sip:host[:port]`, port 5060 by default) to the host text for
+/// Request-URIs and the address to send to.
+async fn resolve_trunk(trunk: &str) -> Result<(String, SocketAddr), String> {
+    let rest = trunk.strip_prefix("sip:").unwrap_or(trunk);
+    let rest = rest.split(';').next().unwrap_or(rest);
+    let host_port = rest.rsplit('@').next().unwrap_or(rest);
+    if host_port.is_empty() {
+        return Err(format!("the channel's trunk {trunk:?} has no host"));
+    }
+    let with_port = if host_port
+        .rsplit_once(':')
+        .is_some_and(|(_, port)| port.parse::<u16>().is_ok())
+    {
+        host_port.to_owned()
+    } else {
+        format!("{host_port}:5060")
+    };
+    let address = tokio::net::lookup_host(&with_port)
+        .await
+        .map_err(|error| format!("the channel's trunk {trunk:?} does not resolve: {error}"))?
+        .next()
+        .ok_or_else(|| format!("the channel's trunk {trunk:?} has no address"))?;
+    Ok((host_port.to_owned(), address))
 }
 
 struct Driver {
@@ -483,10 +760,11 @@ impl Driver {
         let setup = CallSetup {
             workspace: route.workspace,
             call,
-            leg: incoming.leg,
+            leg: Leg::Inbound(incoming.leg),
             socket,
-            negotiated,
+            negotiated: Some(negotiated),
             answer_sdp,
+            dialing: None,
             session_id,
             initial_flow: route.call_flow.clone(),
             controls,

@@ -909,3 +909,63 @@ impl BaresipControl {
         Some(message)
     }
 }
+
+/// Starts SIPp as a UAS ("the trunk") on a free port with one of the SIP crate's scenarios;
+/// returns the guard and the port.
+pub fn start_sipp_uas(dir: &Path, scenario: &str, extra: &[&str]) -> (ChildGuard, u16) {
+    let port = free_port();
+    let media = free_port();
+    let mut command = Command::new("sipp");
+    command
+        .current_dir(dir)
+        .arg("-sf")
+        .arg(sipp_scenario(scenario))
+        .args([
+            "-i",
+            "127.0.0.1",
+            "-mi",
+            "127.0.0.1",
+            "-ci",
+            "127.0.0.1",
+            "-nostdin",
+        ])
+        .args([
+            "-timeout",
+            "60s",
+            "-timeout_error",
+            "-m",
+            "1",
+            "-trace_msg",
+            "-trace_err",
+        ])
+        .args(["-p", &port.to_string(), "-mp", &media.to_string()])
+        .args(extra)
+        .stdin(Stdio::null())
+        .stdout(std::fs::File::create(dir.join(format!("sipp-uas-{port}.out"))).expect("log"))
+        .stderr(std::fs::File::create(dir.join(format!("sipp-uas-{port}.err"))).expect("log"));
+    let guard = ChildGuard::spawn("sipp", &mut command);
+    // SIPp binds at once; wait (bounded) until its UDP port answers as taken.
+    let bound = poll(Duration::from_secs(10), || {
+        UdpSocket::bind(("127.0.0.1", port)).is_err().then_some(())
+    });
+    assert!(bound.is_some(), "SIPp did not bind {port}");
+    (guard, port)
+}
+
+/// Polls an async `condition` every 50 ms until it returns `Some`, at most `limit`.
+pub async fn poll_async_value<T, F, Fut>(limit: Duration, mut condition: F) -> Option<T>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Option<T>>,
+{
+    let deadline = Instant::now() + limit;
+    loop {
+        if let Some(value) = condition().await {
+            return Some(value);
+        }
+        if Instant::now() >= deadline {
+            return None;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
