@@ -116,8 +116,16 @@ enum MediaState {
 struct ActiveMedia {
     step: StepId,
     preparation: Option<AbortHandle>,
-    playout: Option<PlayoutId>,
+    /// Clips not yet handed to the media session.
+    waiting: std::collections::VecDeque<Arc<[i16]>>,
+    /// Clips handed to the session and not finished.
+    in_flight: usize,
+    /// The last clip of the command, once handed over: its end is the command's end.
+    last: Option<PlayoutId>,
 }
+
+/// How many clips of one command the media session holds at once (its queue is bounded).
+const CLIPS_AHEAD: usize = 4;
 
 struct Actor {
     workspace: WorkspaceId,
@@ -405,7 +413,9 @@ impl Actor {
         self.active_media = Some(ActiveMedia {
             step,
             preparation: Some(handle),
-            playout: None,
+            waiting: std::collections::VecDeque::new(),
+            in_flight: 0,
+            last: None,
         });
     }
 
@@ -436,15 +446,11 @@ impl Actor {
             );
             return;
         };
-        let id = PlayoutId(self.next_playout);
-        self.next_playout += 1;
-        match session.push_playout(id, audio.samples) {
-            Ok(()) => active.playout = Some(id),
-            Err(error) => {
-                self.active_media = None;
-                self.executor
-                    .handle_done(Instant::now(), step, Outcome::Failed(error.to_string()));
-            }
+        active.waiting = audio.clips;
+        if let Err(reason) = feed(active, session, &mut self.next_playout) {
+            self.active_media = None;
+            self.executor
+                .handle_done(Instant::now(), step, Outcome::Failed(reason));
         }
     }
 
@@ -463,7 +469,7 @@ impl Actor {
             if let Some(preparation) = active.preparation {
                 preparation.abort();
             }
-            if active.playout.is_some()
+            if active.in_flight > 0
                 && let MediaState::Answered(session) = &mut self.media
             {
                 session.cancel_playout();
@@ -501,14 +507,19 @@ impl Actor {
                     tracing::debug!(playout = id.0, "playout started");
                 }
                 MediaEvent::PlayoutFinished(id) => {
-                    let finished = self
-                        .active_media
-                        .as_ref()
-                        .filter(|active| active.playout == Some(id))
-                        .map(|active| active.step);
-                    if let Some(step) = finished {
+                    let Some(active) = self.active_media.as_mut() else {
+                        continue;
+                    };
+                    active.in_flight = active.in_flight.saturating_sub(1);
+                    if active.last == Some(id) {
+                        let step = active.step;
                         self.active_media = None;
                         self.executor.handle_done(now, step, Outcome::Completed);
+                    } else if let Err(reason) = feed(active, session, &mut self.next_playout) {
+                        let step = active.step;
+                        self.active_media = None;
+                        self.executor
+                            .handle_done(now, step, Outcome::Failed(reason));
                     }
                 }
                 MediaEvent::PlayoutCancelled(_) => {}
@@ -841,6 +852,28 @@ impl Actor {
             tracing::error!("the persister is gone; a call update was not stored");
         }
     }
+}
+
+/// Hands the session the command's next clips, keeping at most [`CLIPS_AHEAD`] queued.
+fn feed(
+    active: &mut ActiveMedia,
+    session: &mut MediaSession,
+    next_playout: &mut u64,
+) -> Result<(), String> {
+    while active.in_flight < CLIPS_AHEAD
+        && let Some(clip) = active.waiting.pop_front()
+    {
+        let id = PlayoutId(*next_playout);
+        *next_playout += 1;
+        session
+            .push_playout(id, clip)
+            .map_err(|error| error.to_string())?;
+        active.in_flight += 1;
+        if active.waiting.is_empty() {
+            active.last = Some(id);
+        }
+    }
+    Ok(())
 }
 
 /// The codecs an outgoing call offers, most preferred first.

@@ -6,11 +6,12 @@ use std::sync::Arc;
 use warbler_audio::{AudioLibrary, SpeechRequest, Voice};
 use warbler_model::{PlaybackOptions, SayOptions};
 
-/// Audio ready to play.
+/// Audio ready to play: clips in order. Loops and repeated items are the same shared clip (an
+/// `Arc` clone), never a copy, so a looped prompt costs no memory per call.
 #[derive(Debug)]
 pub(crate) struct PreparedAudio {
-    /// 8 kHz mono PCM.
-    pub(crate) samples: Arc<[i16]>,
+    /// 8 kHz mono PCM clips, played back to back.
+    pub(crate) clips: std::collections::VecDeque<Arc<[i16]>>,
 }
 
 /// Why audio could not be prepared (shown as the command's failure reason).
@@ -55,12 +56,7 @@ impl MediaSource {
         };
         let clip = self.library.say(&request).await?;
         let repeats = options.loop_count.unwrap_or(1).max(1) as usize;
-        if repeats == 1 {
-            return Ok(PreparedAudio { samples: clip });
-        }
-        let mut items = Vec::with_capacity(repeats);
-        items.resize(repeats, clip);
-        join(&items, 0)
+        lay_out(&[clip], repeats, 0)
     }
 
     /// Fetches (cached) and decodes every media URL, then lays out the items in order, with
@@ -74,37 +70,35 @@ impl MediaSource {
             clips.push(self.library.playback(url).await?);
         }
         let repeats = options.loop_count.unwrap_or(1).max(1) as usize;
-        let mut items = Vec::with_capacity(clips.len() * repeats);
-        for _ in 0..repeats {
-            items.extend(clips.iter().cloned());
-        }
         let pause = options.pause_milliseconds.unwrap_or(0) as usize * SAMPLE_RATE / 1000;
-        join(&items, pause)
+        lay_out(&clips, repeats, pause)
     }
 }
 
-/// Concatenates clips with `pause` samples of silence between them.
-fn join(items: &[Arc<[i16]>], pause: usize) -> Result<PreparedAudio, PrepareError> {
-    if let [only] = items {
-        return Ok(PreparedAudio {
-            samples: Arc::clone(only),
-        });
-    }
-    let total: usize =
-        items.iter().map(|item| item.len()).sum::<usize>() + pause * items.len().saturating_sub(1);
+/// `items` in order, `repeats` times, with `pause` samples of silence between consecutive clips
+/// (one silence clip shared by every gap).
+fn lay_out(
+    items: &[Arc<[i16]>],
+    repeats: usize,
+    pause: usize,
+) -> Result<PreparedAudio, PrepareError> {
+    let count = items.len() * repeats;
+    let total: usize = items.iter().map(|item| item.len()).sum::<usize>() * repeats
+        + pause * count.saturating_sub(1);
     if total > MAXIMUM_SECONDS * SAMPLE_RATE {
         return Err(PrepareError::TooLong);
     }
-    let mut samples = Vec::with_capacity(total);
-    for (index, item) in items.iter().enumerate() {
-        if index > 0 {
-            samples.resize(samples.len() + pause, 0);
+    let silence: Option<Arc<[i16]>> = (pause > 0).then(|| vec![0i16; pause].into());
+    let mut clips = std::collections::VecDeque::with_capacity(count * 2);
+    for index in 0..count {
+        if index > 0
+            && let Some(silence) = &silence
+        {
+            clips.push_back(Arc::clone(silence));
         }
-        samples.extend_from_slice(item);
+        clips.push_back(Arc::clone(&items[index % items.len()]));
     }
-    Ok(PreparedAudio {
-        samples: samples.into(),
-    })
+    Ok(PreparedAudio { clips })
 }
 
 #[cfg(test)]
@@ -112,19 +106,25 @@ mod tests {
     use super::*;
 
     #[test]
-    fn join_puts_silence_between_items() {
+    fn items_repeat_as_shared_clips_with_silence_between() {
         let first: Arc<[i16]> = vec![1, 1].into();
         let second: Arc<[i16]> = vec![2].into();
-        let joined = join(&[first, second], 3).expect("short");
-        assert_eq!(&*joined.samples, &[1, 1, 0, 0, 0, 2]);
+        let audio = lay_out(&[Arc::clone(&first), second], 2, 3).expect("short");
+        let lengths: Vec<usize> = audio.clips.iter().map(|clip| clip.len()).collect();
+        assert_eq!(lengths, vec![2, 3, 1, 3, 2, 3, 1]);
+        assert!(
+            Arc::ptr_eq(&audio.clips[0], &audio.clips[4]),
+            "a loop shares the clip"
+        );
+        assert!(
+            Arc::ptr_eq(&audio.clips[1], &audio.clips[3]),
+            "gaps share one silence"
+        );
     }
 
     #[test]
-    fn join_refuses_hours_of_audio() {
+    fn hours_of_audio_are_refused() {
         let long: Arc<[i16]> = vec![0; MAXIMUM_SECONDS * SAMPLE_RATE].into();
-        assert!(matches!(
-            join(&[Arc::clone(&long), long], 0),
-            Err(PrepareError::TooLong)
-        ));
+        assert!(matches!(lay_out(&[long], 2, 0), Err(PrepareError::TooLong)));
     }
 }
