@@ -102,6 +102,8 @@ pub(crate) struct Shared {
     pub(crate) media_timeout: Option<Duration>,
     /// The SIP endpoint, for dialling.
     pub(crate) endpoint: SipEndpoint,
+    /// Hang up this long after a flow runs out of commands (`None`: the call stays up).
+    pub(crate) flow_idle_timeout: Option<Duration>,
 }
 
 /// The media state of the leg.
@@ -182,7 +184,10 @@ pub(crate) async fn run(setup: CallSetup, shared: Shared, cancel: CancellationTo
         session_id: setup.session_id,
         answer_version: 1,
         media: MediaState::NotAnswered,
-        executor: Executor::new(),
+        executor: match shared.flow_idle_timeout {
+            Some(timeout) => Executor::new().with_idle_timeout(timeout),
+            None => Executor::new(),
+        },
         controls: setup.controls,
         preparations: JoinSet::new(),
         warmups: JoinSet::new(),

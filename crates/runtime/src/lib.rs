@@ -57,6 +57,9 @@ pub struct RuntimeConfig {
     /// Hang up an answered call when no RTP arrived for this long (`None`: never). Note that a
     /// peer holding the call with `a=inactive` sends no RTP either.
     pub media_timeout: Option<Duration>,
+    /// Hang up a call this long after its flow ran out of commands (`None`: it stays up, as
+    /// with Bird).
+    pub flow_idle_timeout: Option<Duration>,
     /// Webhook delivery settings.
     pub webhook: WebhookConfig,
     /// The `User-Agent`/`Server` product token.
@@ -412,6 +415,7 @@ pub async fn start(
         wake: Arc::clone(&wake),
         media_timeout: config.media_timeout,
         endpoint: endpoint.clone(),
+        flow_idle_timeout: config.flow_idle_timeout,
     };
     let ports = Arc::new(PortPool::new(media_address, config.rtp_ports));
     let dialer = Arc::new(Dialer {

@@ -117,6 +117,9 @@ pub(crate) struct ServeArgs {
     /// Hang up an answered call after this many seconds without RTP (0: never). Default 0.
     #[arg(long, env = "WARBLER_MEDIA_TIMEOUT")]
     pub(crate) media_timeout: Option<u64>,
+    /// Hang up a call this many seconds after its flow ran out of commands (0: never, as Bird).
+    #[arg(long, env = "WARBLER_FLOW_IDLE_TIMEOUT")]
+    pub(crate) flow_idle_timeout: Option<u64>,
     /// Log filter (tracing env-filter syntax). Default "info,rsipstack=warn".
     #[arg(long, env = "WARBLER_LOG")]
     pub(crate) log: Option<String>,
@@ -132,6 +135,7 @@ struct FileConfig {
     rtp_ports: Option<String>,
     media_address: Option<IpAddr>,
     media_timeout: Option<u64>,
+    flow_idle_timeout: Option<u64>,
     log: Option<String>,
     #[serde(default)]
     webhooks: WebhookSettings,
@@ -228,6 +232,7 @@ pub(crate) struct Config {
     pub(crate) rtp_ports: RangeInclusive<u16>,
     pub(crate) media_address: Option<IpAddr>,
     pub(crate) media_timeout: Option<std::time::Duration>,
+    pub(crate) flow_idle_timeout: Option<std::time::Duration>,
     pub(crate) log: String,
     pub(crate) webhooks: WebhookSettings,
     pub(crate) channels: Vec<ChannelConfig>,
@@ -268,6 +273,11 @@ impl Config {
             media_timeout: args
                 .media_timeout
                 .or(file.media_timeout)
+                .filter(|seconds| *seconds > 0)
+                .map(std::time::Duration::from_secs),
+            flow_idle_timeout: args
+                .flow_idle_timeout
+                .or(file.flow_idle_timeout)
                 .filter(|seconds| *seconds > 0)
                 .map(std::time::Duration::from_secs),
             log: args

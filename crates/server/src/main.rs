@@ -96,6 +96,7 @@ async fn serve(config: Config) -> Result<()> {
         rtp_ports: config.rtp_ports.clone(),
         media_address: config.media_address,
         media_timeout: config.media_timeout,
+        flow_idle_timeout: config.flow_idle_timeout,
         webhook: config.webhooks.to_runtime(),
         user_agent: concat!("Warbler/", env!("CARGO_PKG_VERSION")).to_owned(),
     };

@@ -196,3 +196,41 @@ async fn rtp_silence_past_the_media_timeout_hangs_up() {
     let duration = call["duration"].as_u64().expect("duration");
     assert!((2..=4).contains(&duration), "hung up after {duration} s");
 }
+
+/// With `flow_idle_timeout`, a call whose flow ran out of commands is hung up after that long.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn idle_call_is_hung_up_after_the_flow_idle_timeout() {
+    let config = r#"
+        flow_idle_timeout = 1
+        [[channels]]
+        call_flow = [ { command = "answer" } ]
+    "#;
+    let server = Server::start("flow-idle", Some(config));
+    let receiver = Receiver::start(&server, SIGNING_KEY, |_| serde_json::Value::Null).await;
+    server.subscribe(&receiver.hook_url(), SIGNING_KEY).await;
+    let mut sipp = start_sipp_uac(
+        &server.dir.0,
+        server.sip,
+        "1000",
+        "uac_audio_dtmf_wait_bye.xml",
+    );
+    let exit = tokio::task::spawn_blocking(move || sipp.wait_for_exit(Duration::from_secs(30)))
+        .await
+        .expect("join");
+    assert_eq!(
+        exit,
+        Some(0),
+        "the server must hang up with a BYE:\n{}",
+        server.logs()
+    );
+    let call_id = wait_for_status(&receiver, "completed").await;
+    let call = server.get_call(&call_id).await;
+    assert_eq!(call["hangupSource"], "api", "{call:#}");
+    let answered = chrono_millis(call["answeredAt"].as_str().expect("answeredAt"));
+    let ended = chrono_millis(call["endedAt"].as_str().expect("endedAt"));
+    assert!(
+        (900..=2_500).contains(&(ended - answered)),
+        "idle for {} ms",
+        ended - answered
+    );
+}
