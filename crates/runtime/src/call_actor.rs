@@ -83,7 +83,8 @@ pub(crate) struct CallSetup {
 
 /// How an outgoing call is placed (spec §5.1).
 pub(crate) struct Dialing {
-    pub(crate) request: OutboundRequest,
+    /// The INVITE to send; taken when dialling.
+    pub(crate) request: Option<OutboundRequest>,
     pub(crate) ring_timeout: Duration,
     pub(crate) max_duration: Duration,
     pub(crate) flow_start: FlowStart,
@@ -666,13 +667,8 @@ impl Actor {
         let Some(dialing) = &mut self.dialing else {
             return;
         };
-        let request = OutboundRequest {
-            target: dialing.request.target.clone(),
-            from_user: dialing.request.from_user.clone(),
-            trunk: dialing.request.trunk,
-            credentials: dialing.request.credentials.clone(),
-            offer_sdp: std::mem::take(&mut dialing.request.offer_sdp),
-            headers: dialing.request.headers.clone(),
+        let Some(request) = dialing.request.take() else {
+            return;
         };
         let ring_timeout = dialing.ring_timeout;
         let max_duration = dialing.max_duration;

@@ -209,29 +209,10 @@ impl RuntimeHandle {
         call: CallId,
         command: Command,
     ) -> Result<CommandRecord, UpdateError> {
-        let flow = CallFlow {
-            steps: vec![warbler_model::FlowStep {
-                command,
-                conditions: Vec::new(),
-            }],
-        };
-        check_flow(self.media.library(), &flow, "command").map_err(|error| match error {
-            // Paths of a single command have no flow index (`options.locale`, not `command[0]…`).
-            UpdateError::Invalid(mut validation) => {
-                validation.path = validation
-                    .path
-                    .trim_start_matches("command[0].")
-                    .replace("command[0]", "command");
-                if validation.path.starts_with("options.") {
-                    validation.path = validation.path.trim_start_matches("options.").to_owned();
-                }
-                UpdateError::Invalid(validation)
-            }
-            other => other,
+        // A per-command body has no flow around it: paths are relative to the body.
+        check_command(self.media.library(), &command).map_err(|(field, message)| {
+            UpdateError::Invalid(ValidationError::unsupported(field.path(), message))
         })?;
-        let Some(command) = flow.steps.into_iter().next().map(|step| step.command) else {
-            return Err(UpdateError::Unavailable);
-        };
         if let Some(entry) = self.registry.get(call)
             && entry.workspace == workspace
             && entry.channel == channel
@@ -277,33 +258,63 @@ impl RuntimeHandle {
 
 /// Checks that every `say` of `flow` has a voice on this server.
 pub fn check_flow(library: &AudioLibrary, flow: &CallFlow, path: &str) -> Result<(), UpdateError> {
-    let unsupported = |index: usize, field: &str, message: String| {
-        Err(UpdateError::Invalid(ValidationError::unsupported(
-            format!("{path}[{index}].{field}"),
-            message,
-        )))
-    };
     for (index, step) in flow.steps.iter().enumerate() {
-        let say = match &step.command {
-            Command::Say(say) => Some((say, "options.locale")),
-            Command::Gather(gather) => match &gather.prompt {
-                Some(warbler_model::GatherPrompt::Say(say)) => Some((say, "options.say.locale")),
-                _ => None,
-            },
+        check_command(library, &step.command).map_err(|(field, message)| {
+            let field = match field {
+                CommandField::Command => "command".to_owned(),
+                field => format!("options.{}", field.path()),
+            };
+            UpdateError::Invalid(ValidationError::unsupported(
+                format!("{path}[{index}].{field}"),
+                message,
+            ))
+        })?;
+    }
+    Ok(())
+}
+
+/// The field of a command (relative to its options) that this server cannot carry out.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum CommandField {
+    /// The command itself.
+    Command,
+    /// `say`'s locale.
+    Locale,
+    /// The locale of a `gather`'s `say` prompt.
+    PromptLocale,
+}
+
+impl CommandField {
+    /// The path inside the options (a per-command endpoint's body).
+    const fn path(self) -> &'static str {
+        match self {
+            Self::Command => "command",
+            Self::Locale => "locale",
+            Self::PromptLocale => "say.locale",
+        }
+    }
+}
+
+/// Checks one command: a `say` locale with a voice here, and a command the runtime carries out.
+fn check_command(library: &AudioLibrary, command: &Command) -> Result<(), (CommandField, String)> {
+    let say = match command {
+        Command::Say(say) => Some((say, CommandField::Locale)),
+        Command::Gather(gather) => match &gather.prompt {
+            Some(warbler_model::GatherPrompt::Say(say)) => Some((say, CommandField::PromptLocale)),
             _ => None,
-        };
-        if let Some((say, field)) = say
-            && let Err(error) = library.tts().supports(&say.locale)
-        {
-            return unsupported(index, field, error.to_string());
-        }
-        if let Some(name) = not_yet_carried_out(&step.command) {
-            return unsupported(
-                index,
-                "command",
-                format!("the `{name}` command is not available on this server yet"),
-            );
-        }
+        },
+        _ => None,
+    };
+    if let Some((say, field)) = say
+        && let Err(error) = library.tts().supports(&say.locale)
+    {
+        return Err((field, error.to_string()));
+    }
+    if let Some(name) = not_yet_carried_out(command) {
+        return Err((
+            CommandField::Command,
+            format!("the `{name}` command is not available on this server yet"),
+        ));
     }
     Ok(())
 }
@@ -580,14 +591,14 @@ impl Dialer {
             _ => None,
         };
         let dialing = Dialing {
-            request: warbler_sip::OutboundRequest {
+            request: Some(warbler_sip::OutboundRequest {
                 target,
                 from_user,
                 trunk,
                 credentials,
                 offer_sdp: offer.clone(),
                 headers: Vec::new(),
-            },
+            }),
             ring_timeout: Duration::from_secs(u64::from(request.ring_timeout)),
             max_duration: Duration::from_secs(u64::from(request.max_duration)),
             flow_start: request.flow_start,
